@@ -1,0 +1,35 @@
+"""near_optuna: pick MLP widths, activations and initialisations without training them.
+
+NEAR (Husistein, Reiher and Eckhoff, ICLR 2025, arXiv 2408.08776) scores an untrained network
+by the effective ranks of its layers' pre- and post-activation matrices; near_optuna measures
+it fast and exactly and puts it into Optuna studies.
+
+Example:
+    >>> import torch
+    >>> from near_optuna import build_mlp, near_score
+    >>> x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    >>> near_score(build_mlp(8, [32, 32], 4, seed=0), x).total > 0
+    True
+"""
+
+from near_optuna._mlp import ACTIVATIONS, INITS, build_mlp
+from near_optuna._peers import SCORES, epsilon_score, get_score, naswot_score, param_score
+from near_optuna._rank import effective_rank
+from near_optuna._score import LayerScore, NearScore, near_score
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITS",
+    "SCORES",
+    "LayerScore",
+    "NearScore",
+    "build_mlp",
+    "effective_rank",
+    "epsilon_score",
+    "get_score",
+    "naswot_score",
+    "near_score",
+    "param_score",
+]
+
+__version__ = "0.1.0"
