@@ -12,24 +12,49 @@ Example:
     True
 """
 
+from near_optuna._data import DATASETS, Dataset, from_arrays, load_dataset
+from near_optuna._evaluate import Evaluation, evaluate_config, is_oversized
+from near_optuna._fit import FitError, PowerFit
+from near_optuna._guard import SignalGuard, SignalStats
 from near_optuna._mlp import ACTIVATIONS, INITS, build_mlp
+from near_optuna._objective import NearObjective, SearchSpace
 from near_optuna._peers import SCORES, epsilon_score, get_score, naswot_score, param_score
 from near_optuna._rank import effective_rank
 from near_optuna._score import LayerScore, NearScore, near_score
+from near_optuna._sizing import LayerSizeEstimate, estimate_layer_size, estimate_layer_sizes
+from near_optuna._train import TrainResult, train_and_evaluate
 
 __all__ = [
     "ACTIVATIONS",
+    "DATASETS",
     "INITS",
     "SCORES",
+    "Dataset",
+    "Evaluation",
+    "FitError",
     "LayerScore",
+    "LayerSizeEstimate",
+    "NearObjective",
     "NearScore",
+    "PowerFit",
+    "SearchSpace",
+    "SignalGuard",
+    "SignalStats",
+    "TrainResult",
     "build_mlp",
     "effective_rank",
     "epsilon_score",
+    "estimate_layer_size",
+    "estimate_layer_sizes",
+    "evaluate_config",
+    "from_arrays",
     "get_score",
+    "is_oversized",
+    "load_dataset",
     "naswot_score",
     "near_score",
     "param_score",
+    "train_and_evaluate",
 ]
 
 __version__ = "0.1.0"

@@ -67,6 +67,7 @@ class LayerCapture:
     pre: torch.Tensor
     post: torch.Tensor | None
     pre_factors: tuple[torch.Tensor, torch.Tensor] | None = None
+    activation: nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class _Event:
     pre: torch.Tensor
     post: torch.Tensor | None
     linear: tuple[torch.Tensor, nn.Linear] | None  # (input, module) when pre is its output
+    activation: nn.Module | None = None
 
 
 @dataclass
@@ -126,7 +128,9 @@ class _Recorder:
         self.finish()
         self._open = _Open(name, channels_first, output.detach(), linear)
 
-    def on_activation(self, inputs: torch.Tensor, output: torch.Tensor) -> None:
+    def on_activation(
+        self, inputs: torch.Tensor, output: torch.Tensor, module: nn.Module | None = None
+    ) -> None:
         if self._open is None:  # an activation with no weight layer before it: nothing to pair
             return
         opened, self._open = self._open, None
@@ -136,7 +140,14 @@ class _Recorder:
         )
         linear = opened.linear if same else None
         self.layers.append(
-            _Event(opened.name, opened.channels_first, inputs.detach(), output.detach(), linear)
+            _Event(
+                opened.name,
+                opened.channels_first,
+                inputs.detach(),
+                output.detach(),
+                linear,
+                module,
+            )
         )
 
     def finish(self) -> None:
@@ -186,11 +197,11 @@ def recording(model: nn.Module) -> Iterator[_Recorder]:
         inplace = bool(getattr(module, "inplace", False))
         pending[0] = None if pre is None else (pre.detach().clone() if inplace else pre)
 
-    def activation_hook(_module: nn.Module, _inputs: object, output: object) -> None:
+    def activation_hook(module: nn.Module, _inputs: object, output: object) -> None:
         pre, post = pending[0], _first_tensor(output)
         pending[0] = None
         if pre is not None and post is not None and pre.shape == post.shape:
-            recorder.on_activation(pre, post)
+            recorder.on_activation(pre, post, module)
 
     try:
         for name, module in model.named_modules():
@@ -240,18 +251,25 @@ def _linear_factors(
 
 
 def collect(
-    recorder: _Recorder, *, generator: torch.Generator | None = None
+    recorder: _Recorder, *, generator: torch.Generator | None = None, rows: int | None = None
 ) -> list[LayerCapture]:
-    """Turn a recorder's events into square (or ``rows < width``) per-layer matrices."""
+    """Turn a recorder's events into per-layer matrices.
+
+    Each matrix has ``min(width, available)`` rows (square when enough rows exist, as in the
+    paper), or ``min(rows, available)`` rows when ``rows`` is given.
+    """
     captures = []
     for event in recorder.layers:
         sample_major = event.pre.dim() <= 2
         pre = as_rows(event.pre, channels_first=event.channels_first)
         width = int(pre.shape[1])
-        rows = pick_rows(pre, count=width, sample_major=sample_major, generator=generator)
+        count = width if rows is None else rows
+        rows_used = pick_rows(pre, count=count, sample_major=sample_major, generator=generator)
         post = None
         if event.post is not None:
-            post = as_rows(event.post, channels_first=event.channels_first)[rows]
-        factors = None if event.linear is None else _linear_factors(event.linear, rows)
-        captures.append(LayerCapture(event.name, width, pre[rows], post, factors))
+            post = as_rows(event.post, channels_first=event.channels_first)[rows_used]
+        factors = None if event.linear is None else _linear_factors(event.linear, rows_used)
+        captures.append(
+            LayerCapture(event.name, width, pre[rows_used], post, factors, event.activation)
+        )
     return captures

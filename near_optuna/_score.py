@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from near_optuna._capture import WEIGHT_LAYERS, LayerCapture, collect, recording
+from near_optuna._guard import SignalStats, signal_stats
 from near_optuna._mlp import InitFn, apply_init
 from near_optuna._rank import (
     SPECTRUM_METHODS,
@@ -63,11 +64,14 @@ class NearScore:
         total: Mean over repetitions of the sum of every layer's ``pre + post``.
         layers: One :class:`LayerScore` per measured layer, in execution order.
         totals: The total of each repetition (their spread shows the score's noise).
+        signal: Scale statistics of the first repetition's forward pass, which effective rank
+            cannot see (``near_optuna._guard``).
     """
 
     total: float
     layers: tuple[LayerScore, ...]
     totals: tuple[float, ...]
+    signal: SignalStats | None = None
 
     @property
     def std(self) -> float:
@@ -148,7 +152,9 @@ def _check_features(first: nn.Module, inputs: torch.Tensor) -> None:
         )
 
 
-def _batch_size(model: nn.Module, samples: int) -> int:
+def _batch_size(model: nn.Module, samples: int, rows: int | None) -> int:
+    if rows is not None:
+        return min(samples, rows)
     widths = [
         getattr(m, "out_features", 0) or getattr(m, "out_channels", 0)
         for m in model.modules()
@@ -229,6 +235,7 @@ def near_score(
     seed: int = 0,
     device: str | torch.device | None = None,
     method: SpectrumMethod = DEFAULT_METHOD,
+    rows: int | None = None,
 ) -> NearScore:
     """NEAR: the sum over layers of the effective ranks of pre- and post-activation matrices.
 
@@ -255,6 +262,9 @@ def near_score(
             model's device. Singular values are always computed in float64 on the CPU.
         method: ``"gram"`` (default: eigenvalues of the Gram matrix, agrees with the SVD
             within 1e-6 relative on float64 activations) or ``"svd"`` (reference).
+        rows: ``None`` (the paper's rule: ``min(width, n)`` rows per layer) or a fixed number
+            of rows for every layer, so that layers of different widths are measured on the
+            same samples (used for layer sizing).
 
     Returns:
         A :class:`NearScore` with the total and the per-layer breakdown.
@@ -280,25 +290,31 @@ def near_score(
         raise ValueError(f"`repetitions` must be >= 1, but got {repetitions=}.")
     if method not in SPECTRUM_METHODS:
         raise ValueError(f"`method` must be one of {SPECTRUM_METHODS}, but got {method!r}.")
+    if rows is not None and rows < 1:
+        raise ValueError(f"`rows` must be None or >= 1, but got {rows=}.")
     inputs = check_inputs(model, inputs)
     target = resolve_device(device, model)
     probe = copy.deepcopy(model).to(device=target, dtype=torch.float64).eval()
     if inputs.is_floating_point():
         inputs = inputs.to(torch.float64)
-    size = _batch_size(probe, inputs.shape[0])
+    size = _batch_size(probe, inputs.shape[0], rows)
     # All forward passes first, then all spectra: alternating torch's and LAPACK's thread pools
     # layer by layer makes their idle-spinning threads fight over the cores.
     pending: list[list[_Pending]] = []
+    signal = None
     for rep in _repetitions(inputs, size, repetitions, seed):
         if init is not None:
             apply_init(probe, init, rep.init)
         with torch.no_grad(), recording(probe) as recorder:
             probe(rep.batch.to(target))
-        pending.append([_pending(c, method) for c in collect(recorder, generator=rep.rows)])
+        captures = collect(recorder, generator=rep.rows, rows=rows)
+        if signal is None:
+            signal = signal_stats(rep.batch, captures)
+        pending.append([_pending(c, method) for c in captures])
     flat = [p for rep in pending for p in rep]
     large = max(p.width for p in flat) >= PARALLEL_MIN_WIDTH
     measured = iter(parallel_map(lambda p: _measure(p, method), flat, parallel=large))
-    return _summarise([[next(measured) for _ in rep] for rep in pending])
+    return _summarise([[next(measured) for _ in rep] for rep in pending], signal)
 
 
 @dataclass(frozen=True)
@@ -310,7 +326,7 @@ class _Measured:
     post: float | None
 
 
-def _summarise(per_rep: list[list[_Measured]]) -> NearScore:
+def _summarise(per_rep: list[list[_Measured]], signal: SignalStats | None) -> NearScore:
     layers = []
     for i, first in enumerate(per_rep[0]):
         posts = [rep[i].post or 0.0 for rep in per_rep]
@@ -324,4 +340,4 @@ def _summarise(per_rep: list[list[_Measured]]) -> NearScore:
             )
         )
     totals = tuple(sum(m.pre + (m.post or 0.0) for m in rep) for rep in per_rep)
-    return NearScore(total=statistics.fmean(totals), layers=tuple(layers), totals=totals)
+    return NearScore(statistics.fmean(totals), tuple(layers), totals, signal)
