@@ -1,6 +1,8 @@
 """Measure NEAR, the signal-scale statistics and trained accuracy over a spread of MLPs.
 
-Usage: python benchmarks/guard_calibration.py --dataset digits --out benchmarks/results/guard_digits.csv
+Usage:
+    python benchmarks/guard_calibration.py --dataset digits \
+        --out benchmarks/results/guard_digits.csv
 
 Every activation x initialisation x width x depth of the grid is scored (NEAR, 3 repetitions
 of its own initialisation) and trained once from that initialisation with the fixed recipe of

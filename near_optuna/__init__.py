@@ -19,6 +19,7 @@ from near_optuna._guard import SignalGuard, SignalStats
 from near_optuna._mlp import ACTIVATIONS, INITS, build_mlp
 from near_optuna._objective import NearObjective, SearchSpace
 from near_optuna._peers import SCORES, epsilon_score, get_score, naswot_score, param_score
+from near_optuna._plots import plot_layer_size
 from near_optuna._rank import effective_rank
 from near_optuna._score import LayerScore, NearScore, near_score
 from near_optuna._sizing import LayerSizeEstimate, estimate_layer_size, estimate_layer_sizes
@@ -54,6 +55,7 @@ __all__ = [
     "naswot_score",
     "near_score",
     "param_score",
+    "plot_layer_size",
     "train_and_evaluate",
 ]
 

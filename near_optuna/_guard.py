@@ -14,7 +14,10 @@ NEAR already runs, so it costs nothing:
   about 0.5 (the negative half); near 1.0 means the layer passes almost no gradient.
 
 :class:`SignalGuard` turns them into a verdict with thresholds that are documented defaults,
-chosen from measurements (``benchmarks/guard_calibration.py``, README "Signal-scale guard").
+chosen from measurements (``benchmarks/guard_calibration.py`` and ``guard_analysis.py``,
+README "Signal-scale guard"): on 280 digits MLPs, networks with output RMS in (1, 3] averaged
+96% trained accuracy and those in (3, 30] 66%; a layer-to-layer growth in (2, 4] was harmless
+(97%) and one in (4, 8] was not (64%).
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from torch import nn
 from near_optuna._capture import LayerCapture
 
 FLAT_SLOPE = 0.01
-DEFAULT_MAX_OUTPUT_RMS = 30.0
-DEFAULT_MAX_GROWTH = 8.0
+DEFAULT_MAX_OUTPUT_RMS = 10.0
+DEFAULT_MAX_GROWTH = 4.0
 DEFAULT_MAX_SATURATION = 0.9
 
 
@@ -142,7 +145,7 @@ class SignalGuard:
     Example:
         >>> stats = SignalStats(1.0, (1.4, 40.0), 900.0, (0.5, 0.5))
         >>> SignalGuard().verdict(stats)
-        'signal-scale guard: output RMS 900 > 30 (the signal explodes)'
+        'signal-scale guard: output RMS 900 > 10 (the signal explodes)'
     """
 
     max_output_rms: float = DEFAULT_MAX_OUTPUT_RMS

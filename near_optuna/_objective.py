@@ -33,6 +33,7 @@ ATTR_MAX_PARAMS = "near:max_params_violation"
 ATTR_SPACE = "near:search_space"
 ATTR_DATA = "near:data"
 ATTR_SATURATION = "near:saturation"
+SIZING_INIT = "kaiming_uniform"
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,12 @@ class NearObjective:
     value to minimise). Per-layer ranks, the widths, the parameter count and the signal
     statistics are stored as ``near:`` user attributes.
 
-    Saturation widths are estimated once per study (``estimate_layer_sizes`` with ReLU and
-    PyTorch's default initialisation on ``inputs``) and kept in the study's user attributes,
-    keyed by a fingerprint of the inputs, so later trials, other workers and reruns reuse them.
+    Saturation widths are estimated once per study (``estimate_layer_sizes`` with ReLU and He
+    initialisation, ``kaiming_uniform``, which keeps a ReLU signal's scale; PyTorch's default
+    shrinks it by about sqrt(3) per layer, so deeper positions lose rank and would be sized
+    too small) and kept in the study's user attributes, keyed by a fingerprint of the inputs,
+    so later trials, other workers and reruns reuse them. ``sizing`` overrides the options of
+    ``estimate_layer_sizes``.
 
     Args:
         inputs: Input samples, ``(samples, features)``; no labels.
@@ -198,16 +202,19 @@ class NearObjective:
 
     def saturation_widths(self, study: optuna.Study) -> list[int]:
         """Per-position saturation widths for this study's data: cached in the study."""
-        key = f"{self._fingerprint}:{self.space.max_depth}"
+        options = {
+            "widths": geometric_grid(8, max(16, 2 * self.space.max_width)),
+            "init": SIZING_INIT,
+            "seed": self.seed,
+        } | self.sizing
+        settings = json.dumps(options, sort_keys=True, default=str)
+        digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
+        key = f"{self._fingerprint}:{self.space.max_depth}:{digest}"
         with self._lock:
             cached = study.user_attrs.get(ATTR_SATURATION)
             if isinstance(cached, dict) and cached.get("key") == key:
                 return [int(w) for w in cached["widths"]]
-            options = {
-                "widths": geometric_grid(8, max(16, 2 * self.space.max_width)),
-                "seed": self.seed,
-                "device": self.device,
-            } | self.sizing
+            options["device"] = self.device
             estimates = estimate_layer_sizes(
                 self.inputs, out_features=self.out_features, depth=self.space.max_depth, **options
             )

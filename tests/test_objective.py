@@ -168,3 +168,17 @@ def test_bad_objective_settings(x, kwargs, message):
 def test_too_few_samples():
     with pytest.raises(ValueError, match="at least 2 samples"):
         NearObjective(torch.randn(1, 4), out_features=2)
+
+
+def test_changed_sizing_settings_are_estimated_again(x, storage):
+    space = SearchSpace(max_depth=1, max_width=32)
+    first = NearObjective(x, out_features=3, space=space, repetitions=1, sizing=SIZING)
+    study = study_of(storage)
+    first.saturation_widths(study)
+    key = study.user_attrs[ATTR_SATURATION]["key"]
+    other = NearObjective(
+        x, out_features=3, space=space, repetitions=1, sizing=SIZING | {"gain": 0.3}
+    )
+    other.saturation_widths(study)
+    assert study.user_attrs[ATTR_SATURATION]["key"] != key
+    assert first.saturation_widths(study) is not None  # and back: recomputed, not mixed

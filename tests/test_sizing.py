@@ -87,3 +87,32 @@ def test_too_few_samples():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="`depth` must be >= 1, but got depth=0"):
         estimate_layer_sizes(inputs(), out_features=2, depth=0)
+
+
+def test_plot_shows_measurements_fit_and_rules():
+    from near_optuna import plot_layer_size
+
+    est = estimate_layer_size(inputs(), out_features=2, widths=GRID, repetitions=1, rows=64)
+    figure = plot_layer_size(est)
+    assert list(figure.data[0].x) == GRID
+    assert list(figure.data[0].y) == pytest.approx(est.relative)
+    texts = [a.text for a in figure.layout.annotations]
+    assert f"knee {est.knee}" in texts
+
+
+def test_plot_without_plotly_says_how_to_install(monkeypatch):
+    import builtins
+
+    from near_optuna import plot_layer_size
+
+    real_import = builtins.__import__
+
+    def no_plotly(name, *args, **kwargs):
+        if name.startswith("plotly"):
+            raise ImportError("no plotly")
+        return real_import(name, *args, **kwargs)
+
+    est = estimate_layer_size(inputs(), out_features=2, widths=GRID, repetitions=1, rows=32)
+    monkeypatch.setattr(builtins, "__import__", no_plotly)
+    with pytest.raises(ImportError, match=r"pip install 'near_optuna\[plot\]'"):
+        plot_layer_size(est)
