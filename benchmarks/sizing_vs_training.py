@@ -1,6 +1,6 @@
 """Layer-size estimates against the trained width sweep (benchmarks/results/width_sweep.csv).
 
-Usage: python benchmarks/sizing_vs_training.py [--plot docs/sizing.png]
+Usage: python benchmarks/sizing_vs_training.py [--plot benchmarks/results/sizing.png]
 
 "Trained knee" is the narrowest width whose mean test accuracy is within 1 point of the best
 width's. Estimates: near_optuna's default (knee rule on the post-activation, 1024 rows), the
