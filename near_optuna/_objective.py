@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -110,6 +110,17 @@ class SearchSpace:
         return data
 
 
+def sizing_grid(max_width: int) -> list[int]:
+    """Doubling widths up to twice the largest searched width: at least 5, from 8 when possible.
+
+    Example:
+        >>> sizing_grid(512), sizing_grid(16)
+        ([8, 16, 32, 64, 128, 256, 512, 1024], [2, 4, 8, 16, 32])
+    """
+    high = max(2 * max_width, 32)
+    return geometric_grid(max(1, min(8, high // 16)), high)
+
+
 def data_fingerprint(inputs: torch.Tensor) -> str:
     """A short hash of the inputs, so cached saturation widths are reused only for them."""
     array = np.ascontiguousarray(inputs.detach().cpu().numpy())
@@ -196,14 +207,14 @@ class NearObjective:
         self._fingerprint = data_fingerprint(self.inputs)
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
         """Study directions matching this objective's return values."""
         return ["maximize", "minimize"] if self.multi_objective else ["maximize"]
 
     def saturation_widths(self, study: optuna.Study) -> list[int]:
         """Per-position saturation widths for this study's data: cached in the study."""
         options = {
-            "widths": geometric_grid(8, max(16, 2 * self.space.max_width)),
+            "widths": sizing_grid(self.space.max_width),
             "init": SIZING_INIT,
             "seed": self.seed,
         } | self.sizing

@@ -1,0 +1,83 @@
+"""Opening Optuna storages with clear errors, and guarding a study against mixed settings."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
+SQLITE_TIMEOUT = 60.0
+EXAMPLES = "sqlite:///studies/near_optuna.db or postgresql://user:password@host:5432/db"
+
+
+class StorageError(ValueError):
+    """A storage URL that cannot be opened, or a study that does not match the settings."""
+
+
+def _driver_hint(err: ModuleNotFoundError) -> str:
+    name = err.name or "the database driver"
+    extra = " (pip install 'near_optuna[postgres]')" if "psycopg" in name else ""
+    return f"`--storage` needs the Python package {name!r}, which is not installed{extra}."
+
+
+def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.RDBStorage:
+    """An ``RDBStorage`` for ``url``; SQLite files get their folder and a 60 s lock timeout.
+
+    With ``heartbeat`` (seconds), running trials send heartbeats and a trial whose worker died
+    is marked FAIL after ``2 * heartbeat`` seconds, when the next trial starts.
+
+    Raises:
+        StorageError: For a URL SQLAlchemy cannot parse, a missing driver, or a database that
+            cannot be opened (for example a file that is not an SQLite database).
+    """
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat,
+                grace_period=None if heartbeat is None else 2 * heartbeat,
+            )
+        except ModuleNotFoundError as err:
+            raise StorageError(_driver_hint(err)) from err
+        except ArgumentError as err:
+            raise StorageError(
+                f"`--storage` is not a database URL Optuna accepts: {url!r} "
+                f"(for example {EXAMPLES})."
+            ) from err
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError) as err:
+            reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+            raise StorageError(f"`--storage` {url!r} could not be opened: {reason}.") from err
+
+
+def check_study_settings(study: optuna.Study, expected: dict[str, Any]) -> None:
+    """Refuse to add trials to a study that was created with other settings.
+
+    ``expected`` maps study user-attribute keys to their values; keys the study lacks are
+    written (a new study), keys that differ raise.
+
+    Raises:
+        StorageError: Naming the first differing setting and what to do.
+    """
+    attrs = study.user_attrs
+    for key, value in expected.items():
+        if key in attrs and attrs[key] != value:
+            raise StorageError(
+                f"study {study.study_name!r} was created with another {key.split(':')[-1]} "
+                f"({attrs[key]!r}, now {value!r}); use another --study-name or the same settings."
+            )
+    for key, value in expected.items():
+        if key not in attrs:
+            study.set_user_attr(key, value)

@@ -1,0 +1,257 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from near_optuna.tune import main
+
+FAST = ["--max-width", "32", "--repetitions", "1", "-q"]
+COMPLETE = optuna.trial.TrialState.COMPLETE
+RUNNING = optuna.trial.TrialState.RUNNING
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "OPTUNA_STORAGE"}
+    return subprocess.run(
+        [sys.executable, "-m", "near_optuna.tune", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def trials(storage: str, name: str = "near_optuna") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_no_arguments_runs_on_digits_and_resumes(tmp_path):
+    first = cli("--json", "summary.json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "studies" / "near_optuna.db").is_file()
+    assert "optuna-dashboard sqlite:///studies/near_optuna.db" in first.stdout
+    info = json.loads((tmp_path / "summary.json").read_text())
+    assert info["study_name"] == "near_optuna"
+    assert info["storage"] == "sqlite:///studies/near_optuna.db"
+    assert info["n_trials"] == 50
+    assert sum(info["states"].values()) == 50
+    best = info["best"]
+    assert set(best) >= {"trial", "value", "widths", "activation", "init", "n_params"}
+    storage = f"sqlite:///{tmp_path / 'studies' / 'near_optuna.db'}"
+    before = {t.number: t.value for t in trials(storage) if t.state == COMPLETE}
+    again = cli("--n-trials", "5", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    after = trials(storage)
+    assert len(after) == 55
+    assert all(after[n].value == v for n, v in before.items()), "earlier trials kept as they were"
+
+
+def test_killed_study_resumes_without_losing_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--storage", storage, "--heartbeat", "1", "--max-width", "512", "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "near_optuna.tune", *args, "--n-trials", "1000"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            time.sleep(0.5)
+            try:
+                done = [t for t in trials(storage) if t.state == COMPLETE]
+            except KeyError:  # the study is not created yet
+                continue
+            if len(done) >= 5:
+                break
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    completed = {t.number: t.value for t in trials(storage) if t.state == COMPLETE}
+    assert len(completed) >= 5
+    time.sleep(2.5)  # past the heartbeat grace period of the killed worker
+    result = cli(*args, "--n-trials", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    final = trials(storage)
+    assert not [t for t in final if t.state == RUNNING], "a dead worker's trial stays RUNNING"
+    kept = {t.number: t.value for t in final if t.number in completed}
+    assert kept == completed
+
+
+def test_two_threads_lose_nothing(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--n-jobs", "2", "--n-trials", "12", *FAST]) == 0
+    final = trials(storage)
+    assert len(final) == 12
+    assert {t.number for t in final} == set(range(12))
+    assert all(t.state != RUNNING for t in final)
+    assert all("near:layers" in t.user_attrs for t in final if t.state == COMPLETE)
+
+
+def test_max_total_trials_is_a_study_budget(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--max-total-trials", "6", *FAST]) == 0
+    assert main(["--storage", storage, "--max-total-trials", "6", *FAST]) == 0
+    assert len(trials(storage)) == 6
+
+
+def test_validate_trains_and_reports(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    code = main(
+        [
+            "--storage",
+            storage,
+            "--dataset",
+            "wine",
+            "--n-trials",
+            "10",
+            "--validate",
+            "2",
+            "--json",
+            str(tmp_path / "s.json"),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Spearman(score, accuracy)" in out
+    report = json.loads((tmp_path / "s.json").read_text())["validation"]
+    assert [t["group"] for t in report["trials"]] == ["top", "top", "random", "random"]
+    assert all(0.0 <= t["accuracy"] <= 1.0 for t in report["trials"])
+    study = optuna.load_study(study_name="near_optuna", storage=storage)
+    assert study.user_attrs["near:validation"]["k"] == 2
+
+
+def test_config_file_and_command_line_override(tmp_path):
+    config = tmp_path / "study.toml"
+    config.write_text(
+        'study-name = "from-config"\ndataset = "wine"\nn-trials = 4\n'
+        'activations = ["relu", "tanh"]\nmax-width = 16\nrepetitions = 1\n'
+    )
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--config", str(config), "--storage", storage, "--n-trials", "3", "-q"]) == 0
+    final = trials(storage, "from-config")
+    assert len(final) == 3
+    assert {t.params["activation"] for t in final} <= {"relu", "tanh"}
+
+
+def test_multi_objective(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    code = main(
+        [
+            "--storage",
+            storage,
+            "--multi-objective",
+            "--n-trials",
+            "8",
+            "--json",
+            str(tmp_path / "s.json"),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    study = optuna.load_study(study_name="near_optuna", storage=storage)
+    assert len(study.directions) == 2
+    assert study.metric_names == ["near", "n_params"]
+    assert json.loads((tmp_path / "s.json").read_text())["best"] is not None
+
+
+def write_csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_user_data_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
+    np.save(tmp_path / "d.npy", np.column_stack([x, y]))
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    rows = ["a,b,name,label"] + [
+        f"{a},{b},n{i},{c}" for i, (a, b, c) in enumerate(zip(x[:, 0], x[:, 1], y, strict=True))
+    ]
+    csv_file = write_csv(tmp_path / "d.csv", rows)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    for i, extra in enumerate(
+        [
+            ["--data", str(tmp_path / "d.npy")],
+            ["--data", str(tmp_path / "d.npz")],
+            ["--data", str(csv_file), "--target", "label"],
+        ]
+    ):
+        name = f"user{i}"
+        assert (
+            main(["--storage", storage, "--study-name", name, "--n-trials", "2", *extra, *FAST])
+            == 0
+        )
+        data = optuna.load_study(study_name=name, storage=storage).user_attrs["near:data"]
+        assert data["features"] == (2 if "--target" in extra else 4)
+        assert data["classes"] == 3
+
+
+@pytest.fixture
+def populated(tmp_path) -> tuple[str, Path]:
+    """A study with 3 trials whose database must survive every bad command below."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--n-trials", "3", *FAST]) == 0
+    return storage, tmp_path
+
+
+BAD = [
+    (["--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
+    (["--data", "missing.csv"], "`--data` file not found: 'missing.csv'"),
+    (["--data", "{dir}/nan.csv", "--target", "y"], "column 'a' holds NaN or inf values"),
+    (["--data", "{dir}/text.csv", "--target", "y"], "has no numeric feature columns"),
+    (["--data", "{dir}/nan.csv", "--target", "label"], "`--target` 'label' is not a column"),
+    (["--min-width", "64", "--max-width", "32"], "`--max-width` must be >= `--min-width` (64)"),
+    (["--storage", "nodb://what"], "`--storage` is not a database URL Optuna accepts"),
+    (["--storage", "sqlite:///{dir}/notes.txt"], "could not be opened: file is not a database"),
+    (["--max-depth", "2"], "was created with another search_space"),
+    (["--n-trials", "0"], "`--n-trials` must be >= 1, but got 0"),
+    (["--data", "{dir}/nan.csv", "--dataset", "wine"], "either `--dataset` or `--data`"),
+    (["--device", "cuda:7"], "`device`"),
+    (["--config", "{dir}/bad.toml"], "has an unknown key 'epochs'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
+def test_bad_input_exits_2_with_one_line_and_leaves_the_study(populated, args, message):
+    storage, tmp_path = populated
+    write_csv(tmp_path / "nan.csv", ["a,y", "1.0,0", "nan,1", "2.0,0"])
+    write_csv(tmp_path / "text.csv", ["a,y", "x,0", "z,1", "q,0"])
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    (tmp_path / "bad.toml").write_text("epochs = 3\n")
+    db = tmp_path / "s.db"
+    snapshot = db.read_bytes()
+    args = [a.replace("{dir}", str(tmp_path)) for a in args]
+    if not any(a == "--storage" for a in args):
+        args = ["--storage", storage, *args]
+    line = one_line_error(cli(*args, *FAST, cwd=tmp_path))
+    assert line.startswith("python -m near_optuna.tune: error: "), line
+    assert message in line, line
+    assert db.read_bytes() == snapshot, "the stored study changed"
+    assert len(trials(storage)) == 3
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = cli("--data", "missing.csv", "--debug", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
