@@ -59,6 +59,21 @@ def _score(trial: optuna.trial.FrozenTrial) -> float:
     return float(trial.values[0])
 
 
+def _distinct(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The first (best) trial of each configuration: samplers propose repeats."""
+    seen, unique = set(), []
+    for trial in trials:
+        key = (
+            tuple(trial.user_attrs[ATTR_WIDTHS]),
+            trial.user_attrs[ATTR_ACTIVATION],
+            trial.user_attrs[ATTR_INIT],
+        )
+        if key not in seen:
+            seen.add(key)
+            unique.append(trial)
+    return unique
+
+
 def validate_study(
     study: optuna.Study,
     data: Dataset,
@@ -69,7 +84,9 @@ def validate_study(
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
-    """Train the ``k`` best-scored and ``k`` random other completed trials, briefly.
+    """Train the ``k`` best-scored and ``k`` random other completed configurations, briefly.
+
+    Repeated configurations count once (their best-scored trial).
 
     Each configuration is built from its trial's ``near:`` attributes with ``seed`` and trained
     with :func:`train_and_evaluate` (Adam, ``epochs`` epochs); the report is stored in the
@@ -87,7 +104,7 @@ def validate_study(
     ]
     if not done:
         raise ValueError("`--validate` needs completed trials, but the study has none.")
-    ranked = sorted(done, key=_score, reverse=True)
+    ranked = _distinct(sorted(done, key=_score, reverse=True))
     top, rest = ranked[:k], ranked[k:]
     rng = np.random.default_rng(seed)
     chosen = [rest[i] for i in sorted(rng.choice(len(rest), min(k, len(rest)), replace=False))]

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", default=None, help=".csv (with --target), .npy or .npz file")
     d.add_argument("--target", default=None, help="label column of --data")
     s = p.add_argument_group("search space and score")
+    s.add_argument("--min-depth", type=int, default=1)
     s.add_argument("--max-depth", type=int, default=3)
     s.add_argument("--min-width", type=int, default=8)
     s.add_argument("--max-width", type=int, default=512)
@@ -231,6 +232,7 @@ def prepare(args: argparse.Namespace) -> tuple[Dataset, NearObjective, optuna.St
     data = load_data(args)
     resolve_device(args.device, torch.nn.Linear(1, 1))
     space = SearchSpace(
+        min_depth=args.min_depth,
         max_depth=args.max_depth,
         min_width=args.min_width,
         max_width=args.max_width,
