@@ -12,9 +12,11 @@ Example:
     True
 """
 
+from near_optuna._callback import NearCallback
 from near_optuna._data import DATASETS, Dataset, from_arrays, load_dataset
 from near_optuna._evaluate import Evaluation, evaluate_config, is_oversized
 from near_optuna._fit import FitError, PowerFit
+from near_optuna._gate import NearGate
 from near_optuna._guard import SignalGuard, SignalStats
 from near_optuna._mlp import ACTIVATIONS, INITS, build_mlp
 from near_optuna._objective import NearObjective, SearchSpace
@@ -35,6 +37,8 @@ __all__ = [
     "FitError",
     "LayerScore",
     "LayerSizeEstimate",
+    "NearCallback",
+    "NearGate",
     "NearObjective",
     "NearScore",
     "PowerFit",

@@ -165,6 +165,9 @@ class SignalGuard:
 
     def verdict(self, stats: SignalStats) -> str | None:
         """``None`` when the signal is well scaled, else the reason (for the trial record)."""
+        dead = [i for i, rms in enumerate(stats.layer_rms) if rms == 0.0]
+        if dead:  # every unit of a layer is off on every sample: no gradient passes through it
+            return f"signal-scale guard: layer {dead[0]} outputs only zeros (all units are dead)"
         if not math.isfinite(stats.output_rms) or stats.output_rms > self.max_output_rms:
             return (
                 f"signal-scale guard: output RMS {stats.output_rms:.3g} > "

@@ -13,7 +13,13 @@ import numpy as np
 import optuna
 import torch
 
-from near_optuna._evaluate import DEFAULT_EVAL_REPETITIONS, DEFAULT_TOLERANCE, evaluate_config
+from near_optuna._dashboard import trial_note, write_trial_note
+from near_optuna._evaluate import (
+    DEFAULT_EVAL_REPETITIONS,
+    DEFAULT_TOLERANCE,
+    Evaluation,
+    evaluate_config,
+)
 from near_optuna._fit import geometric_grid
 from near_optuna._guard import SignalGuard
 from near_optuna._mlp import ACTIVATIONS, INITS, check_choice
@@ -23,6 +29,7 @@ from near_optuna._sizing import estimate_layer_sizes
 
 # Trial and study attribute keys (plain JSON values; see DESIGN.md section 4).
 ATTR_LAYERS = "near:layers"
+ATTR_SCORE = "near:score"
 ATTR_N_PARAMS = "near:n_params"
 ATTR_WIDTHS = "near:widths"
 ATTR_ACTIVATION = "near:activation"
@@ -121,6 +128,44 @@ def sizing_grid(max_width: int) -> list[int]:
     return geometric_grid(max(1, min(8, high // 16)), high)
 
 
+def study_saturation_widths(
+    study: optuna.Study,
+    inputs: torch.Tensor,
+    *,
+    out_features: int,
+    depth: int,
+    tolerance: float,
+    options: dict[str, Any],
+    device: str | torch.device | None = None,
+) -> list[int]:
+    """Saturation widths for ``depth`` positions, estimated once and kept in the study.
+
+    The cache key covers the inputs (a hash), the depth and the sizing options, so workers and
+    reruns with the same settings reuse the estimate and other settings recompute it.
+    """
+    options = {"init": SIZING_INIT} | options
+    settings = json.dumps(options, sort_keys=True, default=str)
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    key = f"{data_fingerprint(inputs)}:{depth}:{digest}"
+    cached = study.user_attrs.get(ATTR_SATURATION)
+    if isinstance(cached, dict) and cached.get("key") == key:
+        return [int(w) for w in cached["widths"]]
+    estimates = estimate_layer_sizes(
+        inputs, out_features=out_features, depth=depth, device=device, **options
+    )
+    widths = [e.width for e in estimates]
+    study.set_user_attr(
+        ATTR_SATURATION,
+        {
+            "key": key,
+            "widths": widths,
+            "tolerance": tolerance,
+            "estimates": [_jsonable(e.to_dict()) for e in estimates],
+        },
+    )
+    return widths
+
+
 def data_fingerprint(inputs: torch.Tensor) -> str:
     """A short hash of the inputs, so cached saturation widths are reused only for them."""
     array = np.ascontiguousarray(inputs.detach().cpu().numpy())
@@ -158,6 +203,8 @@ class NearObjective:
         multi_objective: Return ``(score, n_params)`` for directions maximise, minimise.
         max_params: Soft limit on parameters, as an Optuna constraint ``n_params - max_params``.
         device: Device of the forward passes.
+        sizing: Options for ``estimate_layer_sizes`` (overriding the defaults).
+        notes: Write each trial's per-layer table as its optuna-dashboard note.
 
     Example:
         >>> import optuna, torch
@@ -183,6 +230,7 @@ class NearObjective:
     max_params: int | None = None
     device: str | torch.device | None = None
     sizing: dict[str, Any] = field(default_factory=dict)
+    notes: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.score, tuple(SCORES), name="score")
@@ -204,7 +252,6 @@ class NearObjective:
                 f"{tuple(self.inputs.shape)}."
             )
         self._lock = threading.Lock()
-        self._fingerprint = data_fingerprint(self.inputs)
 
     @property
     def directions(self) -> list[Literal["maximize", "minimize"]]:
@@ -213,33 +260,17 @@ class NearObjective:
 
     def saturation_widths(self, study: optuna.Study) -> list[int]:
         """Per-position saturation widths for this study's data: cached in the study."""
-        options = {
-            "widths": sizing_grid(self.space.max_width),
-            "init": SIZING_INIT,
-            "seed": self.seed,
-        } | self.sizing
-        settings = json.dumps(options, sort_keys=True, default=str)
-        digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
-        key = f"{self._fingerprint}:{self.space.max_depth}:{digest}"
+        options = {"widths": sizing_grid(self.space.max_width), "seed": self.seed} | self.sizing
         with self._lock:
-            cached = study.user_attrs.get(ATTR_SATURATION)
-            if isinstance(cached, dict) and cached.get("key") == key:
-                return [int(w) for w in cached["widths"]]
-            options["device"] = self.device
-            estimates = estimate_layer_sizes(
-                self.inputs, out_features=self.out_features, depth=self.space.max_depth, **options
+            return study_saturation_widths(
+                study,
+                self.inputs,
+                out_features=self.out_features,
+                depth=self.space.max_depth,
+                tolerance=self.tolerance,
+                options=options,
+                device=self.device,
             )
-            widths = [e.width for e in estimates]
-            study.set_user_attr(
-                ATTR_SATURATION,
-                {
-                    "key": key,
-                    "widths": widths,
-                    "tolerance": self.tolerance,
-                    "estimates": [_jsonable(e.to_dict()) for e in estimates],
-                },
-            )
-            return widths
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
         """Run one trial (see the class docs)."""
@@ -259,23 +290,40 @@ class NearObjective:
             tolerance=self.tolerance,
             device=self.device,
         )
-        trial.set_user_attr(ATTR_WIDTHS, list(widths))
         trial.set_user_attr(ATTR_ACTIVATION, activation)
         trial.set_user_attr(ATTR_INIT, init)
-        trial.set_user_attr(ATTR_N_PARAMS, result.n_params)
-        trial.set_user_attr(ATTR_LAYERS, [_jsonable(asdict(layer)) for layer in result.layers])
-        if result.signal is not None:
-            trial.set_user_attr(ATTR_SIGNAL, _jsonable(result.signal.to_dict()))
         if self.max_params is not None:
             violation = result.n_params - self.max_params
             trial.set_constraint("max_params", float(violation))
             trial.set_user_attr(ATTR_MAX_PARAMS, violation)  # the dashboard shows user attrs
+        record_trial(trial, widths=list(widths), result=result, notes=self.notes)
         if result.pruned is not None:
-            trial.set_user_attr(ATTR_PRUNED, result.pruned)
             raise optuna.TrialPruned(result.pruned)
         if self.multi_objective:
             return result.value, float(result.n_params)
         return result.value
+
+
+def record_trial(
+    trial: optuna.Trial, *, widths: list[int], result: Evaluation, notes: bool = True
+) -> None:
+    """Store an evaluation on a live trial: ``near:`` attributes and the dashboard note."""
+    layers = [_jsonable(asdict(layer)) for layer in result.layers]
+    signal = None if result.signal is None else _jsonable(result.signal.to_dict())
+    trial.set_user_attr(ATTR_WIDTHS, widths)
+    trial.set_user_attr(ATTR_N_PARAMS, result.n_params)
+    trial.set_user_attr(ATTR_LAYERS, layers)
+    if result.layers:  # NEAR itself, whatever the study optimises (sum of per-layer means)
+        trial.set_user_attr(ATTR_SCORE, float(sum(layer.total for layer in result.layers)))
+    if signal is not None:
+        trial.set_user_attr(ATTR_SIGNAL, signal)
+    if result.pruned is not None:
+        trial.set_user_attr(ATTR_PRUNED, result.pruned)
+    if notes:
+        value = None if result.pruned is not None else result.value
+        write_trial_note(
+            trial, trial_note(layers, score=value, pruned=result.pruned, signal=signal)
+        )
 
 
 def _jsonable(value: Any) -> Any:

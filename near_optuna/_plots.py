@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import optuna
 
+from near_optuna._fit import PowerFit
 from near_optuna._sizing import LayerSizeEstimate
 
 
@@ -73,3 +75,96 @@ def plot_layer_size(estimate: LayerSizeEstimate) -> Any:
         yaxis={"title": "effective rank / width"},
     )
     return figure
+
+
+def estimate_from_dict(data: dict[str, Any]) -> LayerSizeEstimate:
+    """Rebuild a :class:`LayerSizeEstimate` from its ``to_dict()`` form (study attributes)."""
+    values = dict(data)
+    for key in ("preceding", "widths", "ranks", "relative"):
+        values[key] = tuple(values[key])
+    values["fit"] = None if values.get("fit") is None else PowerFit(**values["fit"])
+    return LayerSizeEstimate(**values)
+
+
+def plot_score_vs_width(study: optuna.Study) -> Any:
+    """Each completed trial's score against its first layer's width, one trace per depth.
+
+    The first position's saturation width and the pruning limit are marked when known.
+    """
+    go = _plotly()
+    figure = go.Figure()
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    by_depth: dict[int, list[tuple[int, float, int]]] = {}
+    for t in done:
+        widths = t.user_attrs.get("near:widths")
+        if widths:
+            by_depth.setdefault(len(widths), []).append((widths[0], t.values[0], t.number))
+    for depth, points in sorted(by_depth.items()):
+        points.sort()
+        figure.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="markers",
+                name=f"depth {depth}",
+                text=[f"trial {p[2]}" for p in points],
+            )
+        )
+    saturation = study.user_attrs.get("near:saturation")
+    if saturation:
+        width, limit = saturation["widths"][0], saturation["widths"][0] * saturation["tolerance"]
+        figure.add_vline(
+            x=width, line={"color": "green"}, annotation_text=f"saturation width {width}"
+        )
+        figure.add_vline(
+            x=limit,
+            line={"color": "red", "dash": "dash"},
+            annotation_text=f"pruned beyond {limit:g}",
+        )
+    figure.update_layout(
+        title="Score against the first layer's width",
+        xaxis={"title": "width of layer 0", "type": "log"},
+        yaxis={"title": "score"},
+    )
+    return figure
+
+
+def plot_validation(report: dict[str, Any]) -> Any:
+    """Score against trained accuracy for the configurations ``--validate`` trained."""
+    go = _plotly()
+    figure = go.Figure()
+    for group in ("top", "random"):
+        rows = [r for r in report["trials"] if r["group"] == group]
+        figure.add_trace(
+            go.Scatter(
+                x=[r["value"] for r in rows],
+                y=[r["accuracy"] for r in rows],
+                mode="markers",
+                name=f"{group} scored",
+                text=[
+                    f"trial {r['trial']}: {r['widths']} {r['activation']} {r['init']}"
+                    for r in rows
+                ],
+            )
+        )
+    rho = "n/a" if report["spearman"] is None else f"{report['spearman']:.3f}"
+    figure.update_layout(
+        title=f"Score against trained accuracy (Spearman {rho})",
+        xaxis={"title": "score"},
+        yaxis={"title": f"test accuracy after {report['epochs']} epochs"},
+    )
+    return figure
+
+
+def study_figures(study: optuna.Study) -> list[tuple[str, Any]]:
+    """``(graph id, figure)`` for every study-level figure the study's data allows."""
+    _plotly()
+    figures = [("near-score-vs-width", plot_score_vs_width(study))]
+    saturation = study.user_attrs.get("near:saturation")
+    for data in (saturation or {}).get("estimates", []):
+        estimate = estimate_from_dict(data)
+        figures.append((f"near-layer-size-{estimate.position}", plot_layer_size(estimate)))
+    validation = study.user_attrs.get("near:validation")
+    if validation:
+        figures.append(("near-score-vs-accuracy", plot_validation(validation)))
+    return figures

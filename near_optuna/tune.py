@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 import optuna
 import torch
 
+from near_optuna._dashboard import publish_study
 from near_optuna._data import DATASETS, DEFAULT_DATASET, Dataset, load_dataset
 from near_optuna._evaluate import DEFAULT_EVAL_REPETITIONS, DEFAULT_TOLERANCE
 from near_optuna._files import load_file
@@ -413,7 +414,9 @@ def run(
             report = validate_study(study, data, args.validate, seed=args.seed, device=args.device)
         except ValueError as err:  # no completed trial to validate
             raise UsageError(str(err)) from err
+    figures = publish_study(study)
     info = summary(study, url, report)
+    info["dashboard_figures"] = figures
     print_report(info, args.score, args.quiet)
     if report is not None:
         print_validation(report)

@@ -45,6 +45,13 @@ def test_verdicts(stats, message):
     assert message.replace("\\", "") in verdict
 
 
+def test_a_dead_layer_is_named():
+    stats = SignalStats(1.0, (0.7, 0.0), 0.1, (0.5, 1.0))
+    assert SignalGuard().verdict(stats) == (
+        "signal-scale guard: layer 1 outputs only zeros (all units are dead)"
+    )
+
+
 def test_well_scaled_network_passes():
     assert SignalGuard().verdict(SignalStats(1.0, (1.2, 1.1), 0.8, (0.5, 0.5))) is None
 

@@ -1,0 +1,158 @@
+"""What optuna-dashboard shows: trial notes, a study note, and study-level figures.
+
+optuna-dashboard stores notes and plotly figures in the study's storage
+(``optuna_dashboard.save_note``, ``save_plotly_graph_object``). Trial notes must be written while
+the trial runs (a finished trial is read-only), so the objective and the gate call
+:func:`write_trial_note`; study-level material can be written at any time. Every writer here is
+best-effort: a missing optional package (plotly) or a storage hiccup is logged, never raised,
+because a dashboard note must not fail a trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+logger = logging.getLogger("near_optuna")
+
+
+def layer_table(layers: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of per-layer effective ranks and their utilisation (erank / width).
+
+    Example:
+        >>> print(layer_table([{"name": "0", "width": 4, "pre": 3.0, "post": 2.0, "rows": 4}]))
+        | layer | width | rows | erank pre | erank post | use pre | use post |
+        |---|---:|---:|---:|---:|---:|---:|
+        | 0 | 4 | 4 | 3.00 | 2.00 | 75% | 50% |
+    """
+    lines = [
+        "| layer | width | rows | erank pre | erank post | use pre | use post |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for layer in layers:
+        width = max(int(layer["width"]), 1)
+        post = layer.get("post")
+        post_text = "—" if post is None else f"{post:.2f}"
+        use_post = "—" if post is None else f"{post / width:.0%}"
+        lines.append(
+            f"| {layer['name']} | {layer['width']} | {layer.get('rows', '')} | "
+            f"{layer['pre']:.2f} | {post_text} | {layer['pre'] / width:.0%} | "
+            f"{use_post} |"
+        )
+    return "\n".join(lines)
+
+
+def trial_note(
+    layers: Sequence[dict[str, Any]],
+    *,
+    score: float | None,
+    pruned: str | None,
+    signal: dict[str, Any] | None,
+) -> str:
+    """The Markdown note of one trial: verdict, per-layer table, signal statistics."""
+    parts = []
+    if pruned is not None:
+        parts.append(f"**Pruned:** {pruned}")
+    elif score is not None:
+        parts.append(f"**NEAR:** {score:.2f}")
+    if layers:
+        parts.append(layer_table(layers))
+    if signal:
+        parts.append(
+            f"Signal: output RMS {signal['output_rms']:.3g}, largest growth "
+            f"{signal['max_growth']:.3g}x, most saturated layer "
+            f"{signal['max_saturation']:.0%}."
+        )
+    return "\n\n".join(parts)
+
+
+def write_trial_note(trial: optuna.Trial, body: str) -> None:
+    """Save ``body`` as the trial's dashboard note (best effort)."""
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(trial, body)
+    except Exception as err:  # a note must never fail the trial
+        logger.warning(
+            "near_optuna: could not write the dashboard note of trial %s: %s", trial.number, err
+        )
+
+
+def write_study_note(study: optuna.Study, body: str) -> None:
+    """Save ``body`` as the study's dashboard note (best effort)."""
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(study, body)
+    except Exception as err:
+        logger.warning("near_optuna: could not write the study's dashboard note: %s", err)
+
+
+def save_figure(study: optuna.Study, figure: Any, graph_id: str) -> bool:
+    """Store a plotly figure on the study under ``graph_id`` (replacing an older one)."""
+    try:
+        from optuna_dashboard import save_plotly_graph_object
+
+        save_plotly_graph_object(study, figure, graph_object_id=graph_id)
+    except Exception as err:
+        logger.warning("near_optuna: could not store the figure %s: %s", graph_id, err)
+        return False
+    return True
+
+
+def study_note(study: optuna.Study) -> str:
+    """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
+    attrs = study.user_attrs
+    parts = ["## near_optuna study"]
+    data = attrs.get("near:data")
+    if data:
+        parts.append(
+            f"**Data:** {data['name']} ({data['description']}): {data['train_samples']} "
+            f"training samples, {data['features']} features, {data['classes']} classes."
+        )
+    space = attrs.get("near:search_space")
+    if space:
+        parts.append(
+            f"**Search space:** depth {space['min_depth']} to {space['max_depth']}, widths "
+            f"{space['min_width']} to {space['max_width']}, activations "
+            f"{', '.join(space['activations'])}; inits {', '.join(space['inits'])}."
+        )
+    if attrs.get("near:score"):
+        parts.append(f"**Score:** {attrs['near:score']}.")
+    saturation = attrs.get("near:saturation")
+    if saturation:
+        parts.append(
+            f"**Saturation widths per layer:** {saturation['widths']} (a layer may be "
+            f"up to {saturation['tolerance']:g}x its width before it is pruned)."
+        )
+    validation = attrs.get("near:validation")
+    if validation:
+        rho = validation["spearman"]
+        parts.append(
+            f"**Validation** ({len(validation['trials'])} configurations trained for "
+            f"{validation['epochs']} epochs): Spearman(score, accuracy) = "
+            f"{'n/a' if rho is None else f'{rho:.3f}'}; the score's pick reached "
+            f"{validation['pick_accuracy']:.4f}, the best trained "
+            f"{validation['best_accuracy']:.4f}."
+        )
+    return "\n\n".join(parts)
+
+
+def publish_study(study: optuna.Study) -> list[str]:
+    """Write the study note and every study-level figure that applies; return the figure ids.
+
+    Figures need plotly (``pip install 'near_optuna[plot]'``); without it only the note is
+    written.
+    """
+    write_study_note(study, study_note(study))
+    try:
+        from near_optuna._plots import study_figures
+
+        figures = study_figures(study)
+    except ImportError as err:
+        logger.warning("near_optuna: no dashboard figures: %s", err)
+        return []
+    return [graph_id for graph_id, figure in figures if save_figure(study, figure, graph_id)]
