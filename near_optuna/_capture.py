@@ -29,9 +29,7 @@ import torch
 from torch import nn
 from torch.nn.modules import activation as _activation
 
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.Bilinear,
+_CONV_LAYERS: tuple[type[nn.Module], ...] = (
     nn.Conv1d,
     nn.Conv2d,
     nn.Conv3d,
@@ -39,14 +37,7 @@ WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
 )
-_CONV_LAYERS = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Bilinear, *_CONV_LAYERS)
 _NOT_ACTIVATIONS = {"MultiheadAttention", "Softmax", "Softmin", "LogSoftmax", "Softmax2d"}
 ACTIVATIONS: tuple[type[nn.Module], ...] = tuple(
     getattr(_activation, name) for name in _activation.__all__ if name not in _NOT_ACTIVATIONS

@@ -3,7 +3,7 @@
 optuna-dashboard stores notes and plotly figures in the study's storage
 (``optuna_dashboard.save_note``, ``save_plotly_graph_object``). Trial notes must be written while
 the trial runs (a finished trial is read-only), so the objective and the gate call
-:func:`write_trial_note`; study-level material can be written at any time. Every writer here is
+:func:`write_note`; study-level material can be written at any time. Every writer here is
 best-effort: a missing optional package (plotly) or a storage hiccup is logged, never raised,
 because a dashboard note must not fail a trial.
 """
@@ -69,26 +69,15 @@ def trial_note(
     return "\n\n".join(parts)
 
 
-def write_trial_note(trial: optuna.Trial, body: str) -> None:
-    """Save ``body`` as the trial's dashboard note (best effort)."""
+def write_note(target: optuna.Study | optuna.Trial, body: str) -> None:
+    """Save ``body`` as the dashboard note of a study or a running trial (best effort)."""
     try:
         from optuna_dashboard import save_note
 
-        save_note(trial, body)
-    except Exception as err:  # a note must never fail the trial
-        logger.warning(
-            "near_optuna: could not write the dashboard note of trial %s: %s", trial.number, err
-        )
-
-
-def write_study_note(study: optuna.Study, body: str) -> None:
-    """Save ``body`` as the study's dashboard note (best effort)."""
-    try:
-        from optuna_dashboard import save_note
-
-        save_note(study, body)
-    except Exception as err:
-        logger.warning("near_optuna: could not write the study's dashboard note: %s", err)
+        save_note(target, body)
+    except Exception as err:  # a note must never fail the trial or the study
+        what = "the study" if isinstance(target, optuna.Study) else f"trial {target.number}"
+        logger.warning("near_optuna: could not write the dashboard note of %s: %s", what, err)
 
 
 def save_figure(study: optuna.Study, figure: Any, graph_id: str) -> bool:
@@ -147,7 +136,7 @@ def publish_study(study: optuna.Study) -> list[str]:
     Figures need plotly (``pip install 'near_optuna[plot]'``); without it only the note is
     written.
     """
-    write_study_note(study, study_note(study))
+    write_note(study, study_note(study))
     try:
         from near_optuna._plots import study_figures
 

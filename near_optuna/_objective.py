@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import torch
 
-from near_optuna._dashboard import trial_note, write_trial_note
+from near_optuna._dashboard import trial_note, write_note
 from near_optuna._evaluate import (
     DEFAULT_EVAL_REPETITIONS,
     DEFAULT_TOLERANCE,
@@ -321,9 +321,7 @@ def record_trial(
         trial.set_user_attr(ATTR_PRUNED, result.pruned)
     if notes:
         value = None if result.pruned is not None else result.value
-        write_trial_note(
-            trial, trial_note(layers, score=value, pruned=result.pruned, signal=signal)
-        )
+        write_note(trial, trial_note(layers, score=value, pruned=result.pruned, signal=signal))
 
 
 def _jsonable(value: Any) -> Any:
