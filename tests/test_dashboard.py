@@ -94,3 +94,28 @@ def test_trial_notes_and_attributes(served):
         elif trial["state"] == "Pruned":
             assert note.startswith("**Pruned:** ")
             assert attrs["near:pruned"] in note
+
+
+def test_works_without_plotly(tmp_path):
+    """plotly is optional: the package imports, studies run, only the figures are skipped."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['plotly'] = None\n"
+        "import optuna, torch\n"
+        "from near_optuna import NearObjective, SearchSpace\n"
+        "from near_optuna._dashboard import publish_study\n"
+        "x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))\n"
+        "o = NearObjective(x, out_features=2, space=SearchSpace(max_width=16), repetitions=1,\n"
+        "                  prune_oversized=False)\n"
+        f"s = optuna.create_study(storage='sqlite:///{tmp_path / 'p.db'}', direction='maximize')\n"
+        "s.optimize(o, n_trials=3)\n"
+        "print('figures', publish_study(s))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "figures []" in result.stdout
+    assert "no dashboard figures" in result.stderr
