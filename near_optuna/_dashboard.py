@@ -22,25 +22,32 @@ logger = logging.getLogger("near_optuna")
 def layer_table(layers: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of per-layer effective ranks and their utilisation (erank / width).
 
+    ``layer`` is the hidden layer's position (as in saturation widths and figures) or
+    ``output``; ``module`` is the layer's name in the model.
+
     Example:
-        >>> print(layer_table([{"name": "0", "width": 4, "pre": 3.0, "post": 2.0, "rows": 4}]))
-        | layer | width | rows | erank pre | erank post | use pre | use post |
-        |---|---:|---:|---:|---:|---:|---:|
-        | 0 | 4 | 4 | 3.00 | 2.00 | 75% | 50% |
+        >>> print(layer_table([{"name": "0", "width": 4, "pre": 3.0, "post": 2.0, "rows": 4},
+        ...                    {"name": "2", "width": 2, "pre": 2.0, "post": None, "rows": 2}]))
+        | layer | module | width | rows | erank pre | erank post | use pre | use post |
+        |---|---|---:|---:|---:|---:|---:|---:|
+        | 0 | 0 | 4 | 4 | 3.00 | 2.00 | 75% | 50% |
+        | output | 2 | 2 | 2 | 2.00 | — | 100% | — |
     """
     lines = [
-        "| layer | width | rows | erank pre | erank post | use pre | use post |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| layer | module | width | rows | erank pre | erank post | use pre | use post |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    position = 0
     for layer in layers:
         width = max(int(layer["width"]), 1)
         post = layer.get("post")
         post_text = "—" if post is None else f"{post:.2f}"
         use_post = "—" if post is None else f"{post / width:.0%}"
+        label = "output" if post is None else str(position)
+        position += post is not None
         lines.append(
-            f"| {layer['name']} | {layer['width']} | {layer.get('rows', '')} | "
-            f"{layer['pre']:.2f} | {post_text} | {layer['pre'] / width:.0%} | "
-            f"{use_post} |"
+            f"| {label} | {layer['name']} | {layer['width']} | {layer.get('rows', '')} | "
+            f"{layer['pre']:.2f} | {post_text} | {layer['pre'] / width:.0%} | {use_post} |"
         )
     return "\n".join(lines)
 

@@ -18,6 +18,8 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 MIN_GRID = 4
+MIN_EXPONENT = 0.05
+"""Fits with ``c > -MIN_EXPONENT`` are refused: ``a + b n^c`` is then ~ ``a + b + b c ln n``."""
 
 
 class FitError(ValueError):
@@ -83,8 +85,8 @@ def fit_power_law(widths: Sequence[int], relative: Sequence[float]) -> PowerFit:
 
     Raises:
         FitError: If the fit does not converge, or degenerates: ``c >= 0`` (no decay), or
-            ``|a|, |b| > 100`` with ``c`` near 0, where ``a + b n^c`` only mimics a logarithm
-            and its slope means nothing.
+            ``c > -MIN_EXPONENT`` or ``|a|, |b| > 100``, where ``a + b n^c`` only mimics a
+            logarithm and its slope means nothing.
     """
     n, r = check_grid(widths, relative)
     x = np.concatenate([[1.0], n])
@@ -105,10 +107,10 @@ def fit_power_law(widths: Sequence[int], relative: Sequence[float]) -> PowerFit:
     a, b, c = (float(v) for v in params)
     if c >= 0.0 or b * c >= 0.0:
         raise FitError(f"the fitted curve does not decay (a={a:.3g}, b={b:.3g}, c={c:.3g}).")
-    if max(abs(a), abs(b)) > 100.0:
+    if c > -MIN_EXPONENT or max(abs(a), abs(b)) > 100.0:
         raise FitError(
-            f"the fit is degenerate (a={a:.3g}, b={b:.3g}, c={c:.3g}): a + b n^c with huge "
-            "opposite a and b only imitates a logarithm; use the knee rule."
+            f"the fit is degenerate (a={a:.3g}, b={b:.3g}, c={c:.3g}): with c near 0, "
+            "a + b n^c only imitates a logarithm and its slope means nothing; use the knee rule."
         )
     fitted = a + b * np.power(x, c)
     residual = y - fitted

@@ -21,6 +21,18 @@ def _plotly() -> Any:
     return go
 
 
+def _marker(
+    go: Any, figure: Any, x: float, span: tuple[float, float], name: str, color: str, dash: str
+) -> None:
+    # A vertical line as a trace, named in the legend. (add_vline's annotation is placed in
+    # log10 units on a log axis, which stretches the axis to 10^x.)
+    figure.add_trace(
+        go.Scatter(
+            x=[x, x], y=list(span), mode="lines", name=name, line={"color": color, "dash": dash}
+        )
+    )
+
+
 def plot_layer_size(estimate: LayerSizeEstimate) -> Any:
     """Draw a layer-size estimate: the measured relative score, the fit, both rules' widths.
 
@@ -59,14 +71,17 @@ def plot_layer_size(estimate: LayerSizeEstimate) -> Any:
                 name=f"fit a + b n^c (c={estimate.fit.c:.2f}, rmse={estimate.fit.rmse:.3f})",
             )
         )
-    figure.add_vline(
-        x=estimate.knee, line={"color": "green"}, annotation_text=f"knee {estimate.knee}"
-    )
+    low, high = min(estimate.relative), max(estimate.relative)
+    _marker(go, figure, estimate.knee, (low, high), f"knee {estimate.knee}", "green", "solid")
     if estimate.slope_width is not None and estimate.slope_width <= estimate.widths[-1]:
-        figure.add_vline(
-            x=estimate.slope_width,
-            line={"color": "orange", "dash": "dash"},
-            annotation_text=f"slope rule {estimate.slope_width:.0f}",
+        _marker(
+            go,
+            figure,
+            estimate.slope_width,
+            (low, high),
+            f"slope rule {estimate.slope_width:.0f}",
+            "orange",
+            "dash",
         )
     figure.update_layout(
         title=f"Layer {estimate.position} size: {estimate.width} ({estimate.rule} rule, "
@@ -111,16 +126,12 @@ def plot_score_vs_width(study: optuna.Study) -> Any:
             )
         )
     saturation = study.user_attrs.get("near:saturation")
-    if saturation:
+    values = [p[1] for points in by_depth.values() for p in points]
+    if saturation and values:
         width, limit = saturation["widths"][0], saturation["widths"][0] * saturation["tolerance"]
-        figure.add_vline(
-            x=width, line={"color": "green"}, annotation_text=f"saturation width {width}"
-        )
-        figure.add_vline(
-            x=limit,
-            line={"color": "red", "dash": "dash"},
-            annotation_text=f"pruned beyond {limit:g}",
-        )
+        span = (min(values), max(values))
+        _marker(go, figure, width, span, f"saturation width {width}", "green", "solid")
+        _marker(go, figure, limit, span, f"pruned beyond {limit:g}", "red", "dash")
     figure.update_layout(
         title="Score against the first layer's width",
         xaxis={"title": "width of layer 0", "type": "log"},

@@ -89,7 +89,8 @@ def test_trial_notes_and_attributes(served):
         assert "near:widths" in attrs
         if trial["state"] == "Complete":
             assert note.startswith("**NEAR:**")
-            assert "| layer | width | rows | erank pre | erank post | use pre | use post |" in note
+            assert "| layer | module | width | rows | erank pre | erank post |" in note
+            assert "| 0 | 0 |" in note, "hidden position 0 is module '0'"
             assert "near:layers" in attrs
         elif trial["state"] == "Pruned":
             assert note.startswith("**Pruned:** ")

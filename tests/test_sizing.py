@@ -96,8 +96,11 @@ def test_plot_shows_measurements_fit_and_rules():
     figure = plot_layer_size(est)
     assert list(figure.data[0].x) == GRID
     assert list(figure.data[0].y) == pytest.approx(est.relative)
-    texts = [a.text for a in figure.layout.annotations]
-    assert f"knee {est.knee}" in texts
+    names = [trace.name for trace in figure.data]
+    assert f"knee {est.knee}" in names
+    assert not figure.layout.annotations, "log-axis annotations would stretch the axis"
+    knee = next(t for t in figure.data if t.name == f"knee {est.knee}")
+    assert list(knee.x) == [est.knee, est.knee]
 
 
 def test_plot_without_plotly_says_how_to_install(monkeypatch):
