@@ -116,8 +116,8 @@ def study_note(study: optuna.Study) -> str:
             f"{space['min_width']} to {space['max_width']}, activations "
             f"{', '.join(space['activations'])}; inits {', '.join(space['inits'])}."
         )
-    if attrs.get("near:score"):
-        parts.append(f"**Score:** {attrs['near:score']}.")
+    if attrs.get("near:score_name"):
+        parts.append(f"**Score:** {attrs['near:score_name']}.")
     saturation = attrs.get("near:saturation")
     if saturation:
         parts.append(

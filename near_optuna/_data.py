@@ -138,7 +138,12 @@ def from_arrays(
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"`test_fraction` must be in (0, 1), but got {test_fraction=}.")
     features = np.asarray(x, dtype=np.float64)
-    _, labels = np.unique(np.asarray(y), return_inverse=True)
+    raw = np.asarray(y)
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise ValueError("`y` must not hold missing labels, but it holds NaN or inf.")
+    if raw.dtype.kind in "US" and (np.char.strip(raw.astype(str)) == "").any():
+        raise ValueError("`y` must not hold missing labels, but it holds empty ones.")
+    _, labels = np.unique(raw, return_inverse=True)
     if features.ndim != 2:
         raise ValueError(f"`x` must be 2-D (samples, features), but got {features.shape}.")
     if features.shape[0] != labels.shape[0]:
@@ -172,7 +177,11 @@ def _standardised(
         raise ValueError("`x` must be finite, but it holds NaN or inf values.")
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
-    std[std == 0.0] = 1.0
+    # A constant column's mean and std carry rounding noise (1e-17): test the range instead and
+    # centre it on its own value, so it becomes exactly 0.
+    constant = np.ptp(x_train, axis=0) == 0.0
+    mean[constant] = x_train[0, constant]
+    std[constant | (std == 0.0)] = 1.0
     return Dataset(
         name=name,
         x_train=((x_train - mean) / std).astype(np.float32),

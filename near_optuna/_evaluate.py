@@ -131,4 +131,6 @@ def evaluate_config(
         )
     rule = guard if isinstance(guard, SignalGuard) else (SignalGuard() if guard else None)
     verdict = None if rule is None or near.signal is None else rule.verdict(near.signal)
+    if verdict is None and not math.isfinite(value):  # naswot's singular kernel: -inf
+        verdict = f"the {score} score is not finite ({value}): the network cannot be ranked"
     return Evaluation(float(value), verdict, near.layers, n_params, near.signal)

@@ -51,8 +51,11 @@ def _number(text: str) -> float | None:
 
 
 def _csv(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    with file.open(newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:  # utf-8-sig: spreadsheet exports often start with a byte-order mark
+        with file.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"`--data` {file.name!r} is not UTF-8 text: {err.reason}.") from err
     if not rows or not rows[0]:
         raise ValueError(f"`--data` {file.name!r} is empty: a header row is needed.")
     header, body = rows[0], rows[1:]
@@ -80,8 +83,14 @@ def _csv(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
         values = [_number(row[column]) for row in body]
         if all(v is not None for v in values):
             features.append((name, values))
-        elif any(row[column].strip() == "" for row in body):
-            raise ValueError(f"`--data` {file.name!r} column {name!r} has missing values.")
+        elif any(v is not None for v in values):  # numbers with gaps: "", "NA", "?"
+            line, cell = next(
+                (i + 2, row[column]) for i, row in enumerate(body) if _number(row[column]) is None
+            )
+            raise ValueError(
+                f"`--data` {file.name!r} column {name!r} is numeric but line "
+                f"{line} holds {cell!r}: fill or drop missing values first."
+            )
     if not features:
         raise ValueError(
             f"`--data` {file.name!r} has no numeric feature columns besides the target {target!r}."
@@ -90,7 +99,13 @@ def _csv(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
         if not all(math.isfinite(v) for v in values if v is not None):
             raise ValueError(f"`--data` {file.name!r} column {name!r} holds NaN or inf values.")
     x = np.array([values for _, values in features], dtype=np.float64).T
-    return x, np.array([row[label] for row in body])
+    labels = [row[label].strip() for row in body]
+    if "" in labels:
+        raise ValueError(
+            f"`--data` {file.name!r} target column {target!r} is empty on line "
+            f"{labels.index('') + 2}."
+        )
+    return x, np.array(labels)
 
 
 def _npy(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:

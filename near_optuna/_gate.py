@@ -132,6 +132,12 @@ class NearGate:
                 "`inputs` must be a batch of at least 2 samples, but got shape "
                 f"{tuple(self.inputs.shape)}."
             )
+        if self.prune_oversized and self.max_widths is None and self.inputs.dim() != 2:
+            raise ValueError(
+                "`max_widths` is needed for inputs that are not 2-D (samples, features): "
+                f"saturation widths are estimated for MLPs only; got shape "
+                f"{tuple(self.inputs.shape)}."
+            )
         self._lock = threading.Lock()
 
     def __call__(self, trial: optuna.Trial, model: nn.Module) -> NearScore:

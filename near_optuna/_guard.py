@@ -26,11 +26,10 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
-
-from near_optuna._capture import LayerCapture
 
 FLAT_SLOPE = 0.01
 DEFAULT_MAX_OUTPUT_RMS = 10.0
@@ -115,8 +114,21 @@ def saturated_fraction(activation: nn.Module, pre: torch.Tensor) -> float:
     return float(flat.double().mean())
 
 
-def signal_stats(inputs: torch.Tensor, captures: Sequence[LayerCapture]) -> SignalStats:
-    """Scale statistics from one forward pass's captures (the last capture is the output)."""
+class _Layer(Protocol):
+    @property
+    def pre(self) -> torch.Tensor: ...
+    @property
+    def post(self) -> torch.Tensor | None: ...
+    @property
+    def activation(self) -> nn.Module | None: ...
+
+
+def signal_stats(inputs: torch.Tensor, captures: Sequence[_Layer]) -> SignalStats:
+    """Scale statistics of one forward pass (the last layer is the output).
+
+    Pass the full-batch tensors (the recorder's events), not the row-subsampled matrices: an
+    output layer of 2 classes would otherwise be judged on 2 samples.
+    """
     hidden = [c for c in captures if c.post is not None]
     saturation = tuple(
         saturated_fraction(c.activation, c.pre) if c.activation is not None else 0.0

@@ -105,6 +105,10 @@ def _gram_singular_values(matrix: FloatArray) -> FloatArray:
     rows, cols = matrix.shape
     if rows == 0 or cols == 0:
         return np.zeros(1)
+    # Squaring halves the exponent range: rescale to a largest entry of 1 first, so entries
+    # near 1e-160 do not underflow to a zero Gram matrix nor entries near 1e160 overflow.
+    scale = float(np.abs(matrix).max())
+    matrix = matrix / scale
     gram = matrix.T @ matrix if rows >= cols else matrix @ matrix.T
     eigenvalues = np.asarray(np.linalg.eigvalsh(gram), dtype=np.float64)
     # Forming the Gram matrix and solving for its eigenvalues err by about sqrt(n) * eps *
@@ -115,8 +119,8 @@ def _gram_singular_values(matrix: FloatArray) -> FloatArray:
     error = scale * max(float(eigenvalues[-1]), 0.0)
     values = np.sqrt(np.where(eigenvalues > error, eigenvalues, 0.0))
     if gram_entropy_error(values, eigenvalues, error) > GRAM_TOLERANCE:
-        return singular_values(matrix, method="svd")
-    return values
+        return scale * singular_values(matrix, method="svd")
+    return scale * values
 
 
 def gram_entropy_error(values: FloatArray, eigenvalues: FloatArray, error: float) -> float:
@@ -157,9 +161,12 @@ def product_singular_values(left: FloatArray, right: FloatArray) -> FloatArray:
         ...                  np.sort(singular_values(a @ b.T))[-3:]))
         True
     """
-    r_left = np.asarray(np.linalg.qr(left, mode="r"))  # (min(m, k), k)
-    r_right = np.asarray(np.linalg.qr(right, mode="r"))
-    return singular_values(r_left @ r_right.T, method="svd")
+    left_scale = float(np.abs(left).max()) or 1.0  # keep the product in range (see the Gram)
+    right_scale = float(np.abs(right).max()) or 1.0
+    r_left = np.asarray(np.linalg.qr(left / left_scale, mode="r"))  # (min(m, k), k)
+    r_right = np.asarray(np.linalg.qr(right / right_scale, mode="r"))
+    core = singular_values(r_left @ r_right.T, method="svd")
+    return left_scale * right_scale * core
 
 
 def effective_rank_from_singular_values(values: FloatArray) -> float:

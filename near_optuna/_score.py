@@ -309,7 +309,7 @@ def near_score(
             probe(rep.batch.to(target))
         captures = collect(recorder, generator=rep.rows, rows=rows)
         if signal is None:
-            signal = signal_stats(rep.batch, captures)
+            signal = signal_stats(rep.batch, recorder.layers)
         pending.append([_pending(c, method) for c in captures])
     flat = [p for rep in pending for p in rep]
     large = max(p.width for p in flat) >= PARALLEL_MIN_WIDTH

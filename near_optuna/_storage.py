@@ -13,6 +13,23 @@ SQLITE_TIMEOUT = 60.0
 EXAMPLES = "sqlite:///studies/near_optuna.db or postgresql://user:password@host:5432/db"
 
 
+def display_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for printing and summaries.
+
+    Example:
+        >>> display_url("postgresql://ann:secret@db:5432/studies")
+        'postgresql://ann:***@db:5432/studies'
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
 class StorageError(ValueError):
     """A storage URL that cannot be opened, or a study that does not match the settings."""
 
@@ -54,12 +71,13 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.R
             raise StorageError(_driver_hint(err)) from err
         except ArgumentError as err:
             raise StorageError(
-                f"`--storage` is not a database URL Optuna accepts: {url!r} "
+                f"`--storage` is not a database URL Optuna accepts: {display_url(url)!r} "
                 f"(for example {EXAMPLES})."
             ) from err
         except (SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError) as err:
             reason = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise StorageError(f"`--storage` {url!r} could not be opened: {reason}.") from err
+            shown = display_url(url)
+            raise StorageError(f"`--storage` {shown!r} could not be opened: {reason}.") from err
 
 
 def check_study_settings(study: optuna.Study, expected: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tomllib
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import optuna
 import torch
 
@@ -42,14 +44,21 @@ from near_optuna._objective import (
 )
 from near_optuna._peers import SCORES
 from near_optuna._score import resolve_device
-from near_optuna._storage import DEFAULT_STORAGE, StorageError, check_study_settings, open_storage
+from near_optuna._storage import (
+    DEFAULT_STORAGE,
+    StorageError,
+    check_study_settings,
+    display_url,
+    open_storage,
+)
 from near_optuna._validate import ValidationReport, validate_study
 
 PROG = "python -m near_optuna.tune"
 DEFAULT_STUDY = "near_optuna"
 DEFAULT_TRIALS = 50
 DEFAULT_HEARTBEAT = 10
-ATTR_SCORE = "near:score"
+ATTR_SCORE = "near:score_name"
+ATTR_SETTINGS = "near:settings"
 SAMPLERS = ("tpe", "random", "gp", "nsga2")
 
 
@@ -154,6 +163,8 @@ def config_arguments(path: str, parser: argparse.ArgumentParser) -> list[str]:
         table = tomllib.loads(Path(path).read_text())
     except FileNotFoundError as err:
         raise UsageError(f"`--config` file not found: {path!r}.") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"`--config` {path!r} cannot be read: {err}.") from err
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"`--config` {path!r} is not valid TOML: {err}.") from err
     known = {opt for action in parser._actions for opt in action.option_strings}
@@ -230,6 +241,8 @@ def check_numbers(args: argparse.Namespace) -> None:
 def prepare(args: argparse.Namespace) -> tuple[Dataset, NearObjective, optuna.Study, str]:
     """Everything that can fail on bad input, before any trial is stored."""
     check_numbers(args)
+    if args.json is not None and not Path(args.json).parent.is_dir():
+        raise UsageError(f"`--json` folder does not exist: {str(Path(args.json).parent)!r}.")
     data = load_data(args)
     resolve_device(args.device, torch.nn.Linear(1, 1))
     space = SearchSpace(
@@ -256,8 +269,21 @@ def prepare(args: argparse.Namespace) -> tuple[Dataset, NearObjective, optuna.St
     url = args.storage or os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
     storage = open_storage(url, heartbeat=args.heartbeat)
     study = _open_study(args, storage, objective)
+    settings = {
+        "seed": args.seed,
+        "repetitions": args.repetitions,
+        "guard": not args.no_guard,
+        "prune_oversized": not args.no_prune_oversized,
+        "tolerance": args.tolerance,
+    }
     check_study_settings(
-        study, {ATTR_SPACE: space.to_dict(), ATTR_SCORE: args.score, ATTR_DATA: data.summary()}
+        study,
+        {
+            ATTR_SPACE: space.to_dict(),
+            ATTR_SCORE: args.score,
+            ATTR_DATA: data.summary(),
+            ATTR_SETTINGS: settings,
+        },
     )
     return data, objective, study, url
 
@@ -288,9 +314,22 @@ def _open_study(
             f"study {args.study_name!r} optimises {len(existing.directions)} "
             f"objective(s), this run {len(directions)}; use another --study-name."
         )
+    # Resumed runs and extra workers must not replay the first run's sampler draws.
+    seed = resumed_seed(args.seed, len(existing.trials))
     return optuna.load_study(
-        study_name=args.study_name, storage=storage, sampler=make_sampler(args.sampler, args.seed)
+        study_name=args.study_name, storage=storage, sampler=make_sampler(args.sampler, seed)
     )
+
+
+def resumed_seed(seed: int, existing: int) -> int:
+    """A sampler seed for a study that already holds ``existing`` trials.
+
+    A new study uses ``--seed`` as it is (a single fresh run is reproducible). Later runs and
+    extra workers mix in the trial count and the process id, so they propose new
+    configurations instead of replaying the first run's draws.
+    """
+    mixed = np.random.SeedSequence([seed, existing, os.getpid()]).generate_state(1)
+    return int(mixed[0])
 
 
 def optimise(args: argparse.Namespace, objective: NearObjective, study: optuna.Study) -> None:
@@ -402,6 +441,17 @@ def print_validation(report: ValidationReport) -> None:
     )
 
 
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by ``None``, so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def run(
     args: argparse.Namespace, prepared: tuple[Dataset, NearObjective, optuna.Study, str]
 ) -> int:
@@ -412,16 +462,16 @@ def run(
     if args.validate:
         try:
             report = validate_study(study, data, args.validate, seed=args.seed, device=args.device)
-        except ValueError as err:  # no completed trial to validate
-            raise UsageError(str(err)) from err
+        except ValueError as err:  # no completed trial to validate: say so, report the rest
+            print(f"{PROG}: warning: {err}", file=sys.stderr)
     figures = publish_study(study)
-    info = summary(study, url, report)
+    info = summary(study, display_url(url), report)
     info["dashboard_figures"] = figures
     print_report(info, args.score, args.quiet)
     if report is not None:
         print_validation(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(info, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(finite(info), indent=2, allow_nan=False) + "\n")
     return 0
 
 

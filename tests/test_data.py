@@ -63,3 +63,15 @@ def test_unknown_dataset_lists_the_choices():
         ValueError, match="`dataset` must be one of digits, mnist1d, breast_cancer"
     ):
         load_dataset("cifar10")
+
+
+def test_constant_columns_become_zero_not_one():
+    x = np.column_stack([np.full(20, 0.1), np.arange(20.0)])
+    data = from_arrays(x, np.repeat([0, 1], 10))
+    assert np.abs(data.x_train[:, 0]).max() == 0.0
+
+
+@pytest.mark.parametrize("labels", [[0.0, 1.0, np.nan, 1.0] * 5, ["a", "b", "", "a"] * 5])
+def test_missing_labels_are_refused(labels):
+    with pytest.raises(ValueError, match="`y` must not hold missing labels"):
+        from_arrays(np.arange(40.0).reshape(20, 2), labels)

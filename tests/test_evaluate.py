@@ -67,6 +67,20 @@ def test_guard_rejects_an_exploding_initialisation_and_can_be_turned_off():
     assert evaluate_config(*args, out_features=3, repetitions=1, guard=lenient).pruned is None
 
 
+def test_non_finite_scores_are_pruned_with_a_reason():
+    # Identical samples give identical activation codes: NASWOT's kernel is singular (-inf).
+    result = evaluate_config(
+        torch.ones(8, 10),
+        [16],
+        "relu",
+        "kaiming_uniform",
+        out_features=2,
+        score="naswot",
+        guard=False,
+    )
+    assert result.pruned == "the naswot score is not finite (-inf): the network cannot be ranked"
+
+
 def test_same_seed_same_value_and_peer_scores():
     a = evaluate_config(x_of(), [16], "gelu", "orthogonal", out_features=2, seed=4)
     b = evaluate_config(x_of(), [16], "gelu", "orthogonal", out_features=2, seed=4)

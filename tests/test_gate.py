@@ -131,6 +131,13 @@ def test_bad_settings_fail_at_construction(x, kwargs, message):
         NearGate(x, **kwargs)
 
 
+def test_conv_inputs_need_max_widths_at_construction():
+    with pytest.raises(ValueError, match="`max_widths` is needed for inputs that are not 2-D"):
+        NearGate(torch.randn(4, 3, 8, 8))
+    NearGate(torch.randn(4, 3, 8, 8), max_widths=[16])
+    NearGate(torch.randn(4, 3, 8, 8), prune_oversized=False)
+
+
 def test_too_few_inputs():
     with pytest.raises(ValueError, match="at least 2 samples"):
         NearGate(torch.randn(1, 3))

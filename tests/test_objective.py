@@ -42,7 +42,7 @@ def test_trials_record_plain_json_attributes_in_sqlite(x, storage):
     for trial in trials:
         assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         attrs = trial.user_attrs
-        json.dumps(attrs)  # plain JSON types only
+        assert json.loads(json.dumps(attrs)) == attrs  # plain JSON types only
         assert attrs["near:widths"] == [
             trial.params[f"width_{i}"] for i in range(trial.params["depth"])
         ]
@@ -181,4 +181,5 @@ def test_changed_sizing_settings_are_estimated_again(x, storage):
     )
     other.saturation_widths(study)
     assert study.user_attrs[ATTR_SATURATION]["key"] != key
-    assert first.saturation_widths(study) is not None  # and back: recomputed, not mixed
+    first.saturation_widths(study)  # and back: recomputed for the first settings, not mixed
+    assert study.user_attrs[ATTR_SATURATION]["key"] == key

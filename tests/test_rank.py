@@ -72,7 +72,7 @@ def test_known_spectrum(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("scale", [1e-8, 0.5, 3.0, 1e8])
+@pytest.mark.parametrize("scale", [1e-200, 1e-8, 0.5, 3.0, 1e8, 1e200])
 def test_invariant_under_scaling(scale, method):
     matrix = np.random.default_rng(5).normal(size=(12, 9))
     base = effective_rank(matrix, method=method)
@@ -111,6 +111,15 @@ def test_accepts_torch_tensors_in_any_float_dtype():
 def test_from_singular_values_drops_zeros():
     assert effective_rank_from_singular_values(np.array([1.0, 1.0, 0.0, 0.0])) == pytest.approx(2)
     assert effective_rank_from_singular_values(np.zeros(3)) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1.0, 1e150])
+def test_product_route_is_scale_safe(scale):
+    rng = np.random.default_rng(1)
+    left, right = rng.normal(size=(60, 5)), rng.normal(size=(40, 5))
+    expected = effective_rank_from_singular_values(product_singular_values(left, right))
+    scaled = effective_rank_from_singular_values(product_singular_values(scale * left, right))
+    assert scaled == pytest.approx(expected, rel=1e-12)
 
 
 def test_product_route_matches_the_explicit_product():

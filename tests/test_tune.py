@@ -107,6 +107,49 @@ def test_two_threads_lose_nothing(tmp_path):
     assert all("near:layers" in t.user_attrs for t in final if t.state == COMPLETE)
 
 
+def test_a_resumed_run_proposes_new_configurations(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--storage", storage, "--n-trials", "4", "--sampler", "random", *FAST]
+    assert main(args) == 0
+    assert main(args) == 0
+    params = [t.params for t in trials(storage)]
+    assert params[4:] != params[:4], "the second run replayed the first run's draws"
+
+
+def test_changed_settings_on_resume_are_refused(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--n-trials", "2", *FAST]) == 0
+    assert main(["--storage", storage, "--n-trials", "2", "--seed", "1", *FAST]) == 2
+    assert "was created with another settings" in capsys.readouterr().err
+    assert len(trials(storage)) == 2
+
+
+def test_validate_without_completed_trials_warns_and_reports(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = [
+        "--storage",
+        storage,
+        "--n-trials",
+        "2",
+        "--min-width",
+        "256",
+        "--max-width",
+        "512",
+        "--inits",
+        "normal",
+        "--activations",
+        "relu",
+        "--validate",
+        "1",
+        "--json",
+        str(tmp_path / "s.json"),
+        "-q",
+    ]
+    assert main(args) == 0
+    assert "warning: `--validate` needs completed trials" in capsys.readouterr().err
+    assert json.loads((tmp_path / "s.json").read_text())["best"] is None
+
+
 def test_max_total_trials_is_a_study_budget(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["--storage", storage, "--max-total-trials", "6", *FAST]) == 0
@@ -229,6 +272,8 @@ BAD = [
     (["--data", "{dir}/nan.csv", "--dataset", "wine"], "either `--dataset` or `--data`"),
     (["--device", "cuda:7"], "`device`"),
     (["--config", "{dir}/bad.toml"], "has an unknown key 'epochs'"),
+    (["--config", "{dir}"], "cannot be read"),
+    (["--json", "{dir}/missing/out.json"], "`--json` folder does not exist"),
 ]
 
 
