@@ -17,7 +17,7 @@ NEAR already runs, so it costs nothing:
 chosen from measurements (``benchmarks/guard_calibration.py`` and ``guard_analysis.py``,
 README "Signal-scale guard"): on 280 digits MLPs, networks with output RMS in (1, 3] averaged
 96% trained accuracy and those in (3, 30] 66%; a layer-to-layer growth in (2, 4] was harmless
-(97%) and one in (4, 8] was not (64%).
+(97%) and one in (4, 8] was not (61%).
 """
 
 from __future__ import annotations
