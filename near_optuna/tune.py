@@ -19,6 +19,7 @@ import traceback
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -344,6 +345,9 @@ def optimise(args: argparse.Namespace, objective: NearObjective, study: optuna.S
         if _finished(study) >= args.max_total_trials:
             return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    orphans = fail_orphaned_trials(study, older_than=2 * args.heartbeat)
+    if orphans and not args.quiet:
+        print(f"Marked FAIL: trial(s) {orphans} of a worker that died before its first heartbeat.")
     study.optimize(
         objective,
         n_trials=n_trials,
@@ -352,6 +356,27 @@ def optimise(args: argparse.Namespace, objective: NearObjective, study: optuna.S
         callbacks=callbacks,
         show_progress_bar=not args.quiet,
     )
+
+
+def fail_orphaned_trials(study: optuna.Study, *, older_than: float) -> list[int]:
+    """Fail RUNNING trials whose worker died between creating them and its first heartbeat.
+
+    Optuna's heartbeat cleanup skips trials that never sent a heartbeat, so a worker killed in
+    that instant would leave its trial RUNNING forever. Such a trial has no parameters (the
+    objective suggests them first thing) and is older than the heartbeat grace period.
+    """
+    failed = []
+    now = datetime.now()  # trial times are naive local time, as Optuna reads them
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        start = trial.datetime_start
+        if trial.params or start is None or (now - start).total_seconds() <= older_than:
+            continue
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (RuntimeError, ValueError):  # finished by someone else meanwhile
+            continue
+        failed.append(trial.number)
+    return failed
 
 
 def _finished(study: optuna.Study) -> int:

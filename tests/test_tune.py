@@ -300,3 +300,18 @@ def test_debug_shows_the_traceback(tmp_path):
     result = cli("--data", "missing.csv", "--debug", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" in result.stderr
+
+
+def test_a_trial_orphaned_before_its_first_heartbeat_is_failed(tmp_path):
+    from near_optuna.tune import fail_orphaned_trials
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--n-trials", "2", *FAST]) == 0
+    study = optuna.load_study(study_name="near_optuna", storage=storage)
+    orphan = study.ask()  # created, then its worker "died": no params, no heartbeat
+    assert fail_orphaned_trials(study, older_than=60.0) == [], "too young to judge"
+    time.sleep(1.2)
+    assert fail_orphaned_trials(study, older_than=1.0) == [orphan.number]
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert main(["--storage", storage, "--n-trials", "1", *FAST]) == 0
+    assert not [t for t in trials(storage) if t.state == RUNNING]
