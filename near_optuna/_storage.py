@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
+JOURNAL_PREFIX = "journal:///"
 SQLITE_TIMEOUT = 60.0
 EXAMPLES = "sqlite:///studies/near_optuna.db or postgresql://user:password@host:5432/db"
 
@@ -40,11 +41,30 @@ def _driver_hint(err: ModuleNotFoundError) -> str:
     return f"`--storage` needs the Python package {name!r}, which is not installed{extra}."
 
 
-def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.RDBStorage:
-    """An ``RDBStorage`` for ``url``; SQLite files get their folder and a 60 s lock timeout.
+def open_journal(url: str) -> optuna.storages.BaseStorage:
+    """Optuna's journal storage for ``journal:///relative/path`` or ``journal:////absolute``.
 
-    With ``heartbeat`` (seconds), running trials send heartbeats and a trial whose worker died
-    is marked FAIL after ``2 * heartbeat`` seconds, when the next trial starts.
+    An append-only file that several processes on one host can share (file locks); it has no
+    heartbeat, so near_optuna fails the trials of dead workers by process id instead.
+    """
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = Path(url.removeprefix(JOURNAL_PREFIX))
+    if not path.name:
+        raise StorageError(f"`--storage` {url!r} names no file (e.g. journal:///studies/s.log).")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except (OSError, ValueError, KeyError) as err:
+        raise StorageError(f"`--storage` {url!r} could not be opened: {err}.") from err
+
+
+def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
+    """A storage for ``url``: ``journal:///path`` (a journal file), else an ``RDBStorage``.
+
+    SQLite files get their folder and a 60 s lock timeout. With ``heartbeat`` (seconds),
+    running trials of an RDB storage send heartbeats and a trial whose worker died is marked
+    FAIL after ``2 * heartbeat`` seconds, when the next trial starts.
 
     Raises:
         StorageError: For a URL SQLAlchemy cannot parse, a missing driver, or a database that
@@ -52,6 +72,8 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.R
     """
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    if url.startswith(JOURNAL_PREFIX):
+        return open_journal(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))

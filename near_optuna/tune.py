@@ -53,6 +53,7 @@ from near_optuna._storage import (
     open_storage,
 )
 from near_optuna._validate import ValidationReport, validate_study
+from near_optuna._workers import FINISHED, BudgetReached, budgeted, fail_dead_workers
 
 PROG = "python -m near_optuna.tune"
 DEFAULT_STUDY = "near_optuna"
@@ -335,25 +336,36 @@ def resumed_seed(seed: int, existing: int) -> int:
 
 def optimise(args: argparse.Namespace, objective: NearObjective, study: optuna.Study) -> None:
     """Run this worker's trials, with a progress bar unless ``--quiet``."""
+    budget = args.max_total_trials
     n_trials = args.n_trials
-    if n_trials is None and args.timeout is None:
-        n_trials = args.max_total_trials or DEFAULT_TRIALS
+    if n_trials is None and args.timeout is None and budget is None:
+        n_trials = DEFAULT_TRIALS
+
+    def cleanup() -> list[int]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # RDB heartbeats
+        return fail_dead_workers(study) + fail_orphaned_trials(
+            study, older_than=2 * args.heartbeat
+        )
+
+    failed = cleanup()
+    if failed and not args.quiet:
+        print(f"Marked FAIL: trial(s) {sorted(failed)}, whose worker died.")
     callbacks = []
-    if args.max_total_trials is not None:
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        callbacks.append(optuna.study.MaxTrialsCallback(args.max_total_trials, states=states))
-        if _finished(study) >= args.max_total_trials:
+    if budget is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=FINISHED))
+        if _finished(study) >= budget:
             return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    orphans = fail_orphaned_trials(study, older_than=2 * args.heartbeat)
-    if orphans and not args.quiet:
-        print(f"Marked FAIL: trial(s) {orphans} of a worker that died before its first heartbeat.")
+    # Surplus claims beyond the budget end as FAIL (caught); Optuna would log each at WARNING.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study.optimize(
-        objective,
+        budgeted(objective, budget, cleanup),
         n_trials=n_trials,
         timeout=args.timeout,
         n_jobs=args.n_jobs,
         callbacks=callbacks,
+        catch=(BudgetReached,),
         show_progress_bar=not args.quiet,
     )
 
