@@ -35,8 +35,10 @@ class StorageError(ValueError):
     """A storage URL that cannot be opened, or a study that does not match the settings."""
 
 
-def _driver_hint(err: ModuleNotFoundError) -> str:
-    name = err.name or "the database driver"
+def _driver_hint(err: ImportError) -> str:
+    # Optuna wraps the driver's ModuleNotFoundError in a plain ImportError.
+    missing = err if isinstance(err, ModuleNotFoundError) else err.__cause__
+    name = getattr(missing, "name", None) or "the database driver"
     extra = " (pip install 'near_optuna[postgres]')" if "psycopg" in name else ""
     return f"`--storage` needs the Python package {name!r}, which is not installed{extra}."
 
@@ -89,7 +91,7 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
                 heartbeat_interval=heartbeat,
                 grace_period=None if heartbeat is None else 2 * heartbeat,
             )
-        except ModuleNotFoundError as err:
+        except ImportError as err:
             raise StorageError(_driver_hint(err)) from err
         except ArgumentError as err:
             raise StorageError(

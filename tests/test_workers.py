@@ -1,12 +1,15 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from pg_server import PASSWORD_USER, postgres_server
 
 from near_optuna._storage import open_storage
 from near_optuna._workers import ATTR_WORKER, claim, fail_dead_workers
@@ -43,24 +46,37 @@ def worker(storage: str, cwd: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def load(storage: str) -> optuna.Study:
-    return optuna.load_study(study_name="near_optuna", storage=open_storage(storage))
+def load(storage: optuna.storages.BaseStorage) -> optuna.Study:
+    return optuna.load_study(study_name="near_optuna", storage=storage)
 
 
-@pytest.mark.parametrize("kind", ["journal", "sqlite"])
-def test_three_workers_one_killed_finish_the_exact_budget(tmp_path, kind):
-    storage = (
-        f"journal:///{tmp_path / 'study.log'}"
-        if kind == "journal"
-        else f"sqlite:///{tmp_path / 'study.db'}"
-    )
+def close(storage: optuna.storages.BaseStorage) -> None:
+    engine = getattr(storage, "engine", None)
+    if engine is not None:  # RDB storages keep a connection pool
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[tuple[str, int]]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgres"])
+def test_three_workers_one_killed_finish_the_exact_budget(tmp_path, kind, request):
+    storages = {
+        "journal": f"journal:///{tmp_path / 'study.log'}",
+        "sqlite": f"sqlite:///{tmp_path / 'study.db'}",
+    }
+    storage = request.getfixturevalue("postgres")[0] if kind == "postgres" else storages[kind]
     procs = [worker(storage, tmp_path) for _ in range(3)]
+    store = open_storage(storage)
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
             time.sleep(0.3)
             try:
-                finished = [t for t in load(storage).trials if t.state in FINISHED]
+                finished = [t for t in load(store).trials if t.state in FINISHED]
             except (KeyError, ValueError):
                 continue  # the study is not created yet
             if len(finished) >= 2:
@@ -76,7 +92,8 @@ def test_three_workers_one_killed_finish_the_exact_budget(tmp_path, kind):
             proc.wait()
             if proc.stderr:
                 proc.stderr.close()
-    trials = load(storage).trials
+    trials = load(store).trials
+    close(store)
     finished = [t for t in trials if t.state in FINISHED]
     assert len(finished) == BUDGET, [(t.number, t.state.name) for t in trials]
     assert not [t for t in trials if t.state == RUNNING]
@@ -149,3 +166,44 @@ def test_journal_url_errors(tmp_path):
     (tmp_path / "dir").mkdir()
     with pytest.raises(StorageError, match="could not be opened"):
         open_storage(f"journal:///{tmp_path / 'dir'}")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://postgres@127.0.0.1:{closed}/near", "could not be opened"),
+        (
+            f"postgresql://{PASSWORD_USER}:wrong@127.0.0.1:{{port}}/near",
+            "password authentication failed",
+        ),
+        (
+            "postgresql+pg8000://postgres@127.0.0.1:{port}/near",
+            "needs the Python package 'pg8000', which is not installed",
+        ),
+    ],
+    ids=["unreachable", "wrong-password", "missing-driver"],
+)
+def test_database_problems_exit_2_with_one_line(tmp_path, postgres, url, message):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # bound, never listening: connection refused
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "near_optuna.tune",
+                "--storage",
+                url.format(port=postgres[1], closed=closed),
+                "-q",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "wrong" not in lines[0], "the password is not shown"
