@@ -79,11 +79,6 @@ class _Open:
     linear: tuple[torch.Tensor, nn.Linear] | None
 
 
-def measurable_layers(model: nn.Module) -> list[str]:
-    """Names of the modules of ``model`` that open a measured layer, in definition order."""
-    return [name for name, module in model.named_modules() if isinstance(module, WEIGHT_LAYERS)]
-
-
 def as_rows(tensor: torch.Tensor, *, channels_first: bool) -> torch.Tensor:
     """Reshape a layer output to a matrix with one column per neuron or channel.
 
