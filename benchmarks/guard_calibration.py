@@ -6,7 +6,8 @@ Usage:
 
 Every activation x initialisation x width x depth of the grid is scored (NEAR, 3 repetitions
 of its own initialisation) and trained once from that initialisation with the fixed recipe of
-near_optuna._train. The CSV feeds the threshold choice in the README ("Signal-scale guard").
+near_optuna.measure._train. The CSV feeds the threshold choice in the README
+("Signal-scale guard").
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import sys
 import torch
 
 from near_optuna import ACTIVATIONS, INITS, build_mlp, near_score, param_score
-from near_optuna._data import load_dataset
-from near_optuna._train import train_and_evaluate
+from near_optuna.data._datasets import load_dataset
+from near_optuna.measure._train import train_and_evaluate
 
 
 def main() -> None:

@@ -3,8 +3,8 @@
 Usage: python benchmarks/width_sweep.py [--datasets digits mnist1d] [--seeds 3] [--out FILE]
 
 For each dataset and width, trains a one-hidden-layer ReLU MLP (default init) with the fixed
-recipe of near_optuna._train (Adam 1e-3, batch 64, 30 epochs) for several seeds and prints the
-mean and spread of the test accuracy as a Markdown table (and CSV with --out).
+recipe of near_optuna.measure._train (Adam 1e-3, batch 64, 30 epochs) for several seeds and
+prints the mean and spread of the test accuracy as a Markdown table (and CSV with --out).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import argparse
 import statistics
 
 from near_optuna import build_mlp
-from near_optuna._data import load_dataset
-from near_optuna._train import train_and_evaluate
+from near_optuna.data._datasets import load_dataset
+from near_optuna.measure._train import train_and_evaluate
 
 WIDTHS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 

@@ -12,20 +12,26 @@ Example:
     True
 """
 
-from near_optuna._callback import NearCallback
-from near_optuna._data import DATASETS, Dataset, from_arrays, load_dataset
-from near_optuna._evaluate import Evaluation, evaluate_config, is_oversized
-from near_optuna._fit import FitError, PowerFit
-from near_optuna._gate import NearGate
-from near_optuna._guard import SignalGuard, SignalStats
-from near_optuna._mlp import ACTIVATIONS, INITS, build_mlp
-from near_optuna._objective import NearObjective, SearchSpace
-from near_optuna._peers import SCORES, epsilon_score, get_score, naswot_score, param_score
-from near_optuna._plots import plot_layer_size
-from near_optuna._rank import effective_rank
-from near_optuna._score import LayerScore, NearScore, near_score
-from near_optuna._sizing import LayerSizeEstimate, estimate_layer_size, estimate_layer_sizes
-from near_optuna._train import TrainResult, train_and_evaluate
+from near_optuna.dashboard._figures import plot_layer_size
+from near_optuna.data._datasets import DATASETS, Dataset, from_arrays, load_dataset
+from near_optuna.measure._evaluate import Evaluation, evaluate_config
+from near_optuna.measure._guard import SignalGuard, SignalStats
+from near_optuna.measure._mlp import ACTIVATIONS, INITS, build_mlp
+from near_optuna.measure._peers import SCORES, epsilon_score, get_score, naswot_score, param_score
+from near_optuna.measure._score import LayerScore, NearScore, near_score
+from near_optuna.measure._sizing import (
+    LayerSizeEstimate,
+    estimate_layer_size,
+    estimate_layer_sizes,
+)
+from near_optuna.measure._train import TrainResult, train_and_evaluate
+from near_optuna.numerics._fit import FitError, PowerFit
+from near_optuna.numerics._rank import effective_rank
+from near_optuna.numerics._rules import is_oversized
+from near_optuna.study._callback import NearCallback
+from near_optuna.study._gate import NearGate
+from near_optuna.study._objective import NearObjective
+from near_optuna.study._space import SearchSpace
 
 __all__ = [
     "ACTIVATIONS",

@@ -25,10 +25,11 @@ import torch
 from scipy.stats import entropy
 from torch import nn
 
-from near_optuna._capture import ACTIVATIONS
-from near_optuna._data import load_dataset
-from near_optuna._mlp import apply_init, build_mlp
-from near_optuna._score import _repetitions, near_score
+from near_optuna.data._datasets import load_dataset
+from near_optuna.measure._layers import ACTIVATION_TYPES
+from near_optuna.measure._mlp import apply_init, build_mlp
+from near_optuna.measure._repetitions import draw_repetitions
+from near_optuna.measure._score import near_score
 
 DEFAULT_WIDTHS = (64, 256, 1024)
 DEFAULT_DEPTH = 3
@@ -45,7 +46,7 @@ def baseline_near(
         x.shape[0], max(m.out_features for m in probe.modules() if isinstance(m, nn.Linear))
     )
     totals = []
-    for rep in _repetitions(x, size, repetitions, seed):
+    for rep in draw_repetitions(x, size, repetitions, seed):
         apply_init(probe, init, rep.init)
         batch = rep.batch
         outputs: list[torch.Tensor] = []
@@ -53,12 +54,14 @@ def baseline_near(
         handles = [
             module.register_forward_hook(lambda _m, _i, out, keep=keep: keep(out))
             for module in probe.modules()
-            if isinstance(module, ACTIVATIONS)
+            if isinstance(module, ACTIVATION_TYPES)
             or isinstance(getattr(module, "weight", None), torch.Tensor)
         ]
-        probe(batch)
-        for handle in handles:
-            handle.remove()
+        try:
+            probe(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
         total = 0.0
         for out in outputs:
             matrix = out[: out.shape[1]].detach()

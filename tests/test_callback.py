@@ -70,12 +70,12 @@ def test_thread_safe_with_n_jobs(x, tmp_path):
 
 
 def test_errors_inside_are_logged_not_raised(x, caplog, monkeypatch):
-    import near_optuna._callback as callback_module
+    import near_optuna.study._callback as callback_module
 
     def broken(_study):
         raise RuntimeError("storage went away")
 
-    monkeypatch.setattr(callback_module, "evidence", broken)
+    monkeypatch.setattr(callback_module, "near_evidence", broken)
     study = optuna.create_study(direction="maximize")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, callbacks=[NearCallback()])
     assert len(study.trials) == 2

@@ -106,7 +106,7 @@ def test_works_without_plotly(tmp_path):
         "import sys; sys.modules['plotly'] = None\n"
         "import optuna, torch\n"
         "from near_optuna import NearObjective, SearchSpace\n"
-        "from near_optuna._dashboard import publish_study\n"
+        "from near_optuna.dashboard._publish import publish_study\n"
         "x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))\n"
         "o = NearObjective(x, out_features=2, space=SearchSpace(max_width=16), repetitions=1,\n"
         "                  prune_oversized=False)\n"

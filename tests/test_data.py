@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from near_optuna._data import DATASETS, from_arrays, load_dataset
+from near_optuna.data._datasets import DATASETS, from_arrays, load_dataset
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_oversize_rule_arguments():
 
 
 def test_oversized_configuration_is_rejected_before_scoring(monkeypatch):
-    import near_optuna._evaluate as evaluate
+    import near_optuna.measure._evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "near_score", lambda *a, **k: pytest.fail("scored"))
     result = evaluate_config(x_of(), [256], "relu", "default", out_features=3, max_widths=[32])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from near_optuna._files import load_file
+from near_optuna.data._files import load_file
 
 
 def write(path, text: str, encoding: str = "utf-8"):

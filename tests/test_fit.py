@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from near_optuna._fit import FitError, PowerFit, fit_power_law, geometric_grid, knee_width
+from near_optuna.numerics._fit import FitError, PowerFit, fit_power_law, geometric_grid, knee_width
 
 
 def test_corrected_slope_rule_keeps_the_b_c_factor():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from near_optuna import NearGate, build_mlp
-from near_optuna._gate import below_percentile
+from near_optuna.numerics._rules import below_percentile
 
 PRUNED = optuna.trial.TrialState.PRUNED
 
@@ -84,16 +84,16 @@ def test_low_score_rule_has_a_warm_up(x, study):
 
 
 def test_saturation_widths_are_estimated_once_per_study(x, study, monkeypatch):
-    import near_optuna._objective as objective_module
+    import near_optuna.storage._saturation as saturation_module
 
     calls = []
-    original = objective_module.estimate_layer_sizes
+    original = saturation_module.estimate_layer_sizes
 
     def counting(*args, **kwargs):
         calls.append(kwargs["depth"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(objective_module, "estimate_layer_sizes", counting)
+    monkeypatch.setattr(saturation_module, "estimate_layer_sizes", counting)
     gate = NearGate(
         x, percentile=None, sizing={"widths": [4, 8, 16, 32], "repetitions": 1}, sizing_depth=2
     )

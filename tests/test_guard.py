@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from near_optuna import SignalGuard, SignalStats, build_mlp, near_score
-from near_optuna._guard import saturated_fraction
+from near_optuna.measure._guard import saturated_fraction
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from near_optuna import ACTIVATIONS, INITS, build_mlp
-from near_optuna._mlp import apply_init
+from near_optuna.measure._mlp import apply_init
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -93,3 +93,51 @@ def test_bad_arguments(kwargs, message):
     args = {"in_features": 3, "widths": [4], "out_features": 2} | kwargs
     with pytest.raises(ValueError, match=message):
         build_mlp(args.pop("in_features"), args.pop("widths"), args.pop("out_features"), **args)
+
+
+def every_weight_layer() -> nn.Module:
+    # One of each kind NEAR measures: the initialisation must reach all of them.
+    return nn.ModuleDict(
+        {
+            "linear": nn.Linear(6, 5),
+            "bilinear": nn.Bilinear(4, 3, 5),
+            "conv1d": nn.Conv1d(3, 4, 3),
+            "conv2d": nn.Conv2d(3, 4, 3),
+            "conv3d": nn.Conv3d(2, 3, 2),
+            "deconv1d": nn.ConvTranspose1d(3, 4, 3),
+            "deconv2d": nn.ConvTranspose2d(3, 4, 3),
+            "deconv3d": nn.ConvTranspose3d(2, 3, 2),
+        }
+    )
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_every_scheme_reaches_every_weight_layer(init):
+    model = every_weight_layer().requires_grad_(False)
+    before = {name: m.weight.clone() for name, m in model.items()}
+    apply_init(model, init, torch.Generator().manual_seed(1))
+    for name, module in model.items():
+        assert not torch.equal(module.weight, before[name]), f"{init} left {name} as it was"
+        if init != "default":
+            assert float(module.bias.abs().max()) == 0.0, f"{init}: bias of {name} not zeroed"
+    again = every_weight_layer().requires_grad_(False)
+    apply_init(again, init, torch.Generator().manual_seed(1))
+    for name, module in model.items():
+        assert torch.equal(module.weight, again[name].weight), f"{init}: {name} not seeded"
+
+
+@pytest.mark.parametrize(
+    ("name", "bound"),
+    [
+        ("bilinear", 1 / math.sqrt(4)),  # PyTorch: U(+-1/sqrt(in1_features))
+        ("deconv2d", 1 / math.sqrt(4 * 3 * 3)),  # fan_in = weight.size(1) * kernel area
+        ("deconv1d", 1 / math.sqrt(4 * 3)),
+    ],
+)
+def test_default_redraws_bilinear_and_transposed_convs_within_pytorch_bounds(name, bound):
+    model = every_weight_layer().requires_grad_(False)
+    apply_init(model, "default", torch.Generator().manual_seed(0))
+    module = model[name]
+    for tensor in (module.weight, module.bias):
+        assert float(tensor.abs().max()) <= bound + 1e-12, name
+        assert float(tensor.abs().max()) > 0.5 * bound, f"{name}: not spread over its bounds"

@@ -4,9 +4,9 @@ import optuna
 import pytest
 import torch
 
-import near_optuna._objective as objective_module
+import near_optuna.storage._saturation as saturation_module
 from near_optuna import NearObjective, SearchSpace
-from near_optuna._objective import ATTR_SATURATION
+from near_optuna.storage._keys import STUDY_SATURATION
 
 SIZING = {"widths": [4, 8, 16, 32], "repetitions": 1, "rows": 64}
 
@@ -63,7 +63,7 @@ def test_saturation_widths_are_estimated_once_and_prune_oversized_layers(x, stor
     objective = NearObjective(x, out_features=3, space=space, repetitions=1, sizing=SIZING)
     study = study_of(storage)
     study.optimize(objective, n_trials=12)
-    saved = study.user_attrs[ATTR_SATURATION]
+    saved = study.user_attrs[STUDY_SATURATION]
     limits = saved["widths"]
     assert len(limits) == 2
     assert saved["tolerance"] == 2.0
@@ -78,7 +78,7 @@ def test_saturation_widths_are_estimated_once_and_prune_oversized_layers(x, stor
             assert trial.user_attrs["near:layers"] == []
     # A rerun (another worker, or the same command again) reuses the stored estimate.
     monkeypatch.setattr(
-        objective_module, "estimate_layer_sizes", lambda *a, **k: pytest.fail("estimated again")
+        saturation_module, "estimate_layer_sizes", lambda *a, **k: pytest.fail("estimated again")
     )
     again = NearObjective(x, out_features=3, space=space, repetitions=1, sizing=SIZING)
     study_of(storage).optimize(again, n_trials=2)
@@ -175,11 +175,11 @@ def test_changed_sizing_settings_are_estimated_again(x, storage):
     first = NearObjective(x, out_features=3, space=space, repetitions=1, sizing=SIZING)
     study = study_of(storage)
     first.saturation_widths(study)
-    key = study.user_attrs[ATTR_SATURATION]["key"]
+    key = study.user_attrs[STUDY_SATURATION]["key"]
     other = NearObjective(
         x, out_features=3, space=space, repetitions=1, sizing=SIZING | {"gain": 0.3}
     )
     other.saturation_widths(study)
-    assert study.user_attrs[ATTR_SATURATION]["key"] != key
+    assert study.user_attrs[STUDY_SATURATION]["key"] != key
     first.saturation_widths(study)  # and back: recomputed for the first settings, not mixed
-    assert study.user_attrs[ATTR_SATURATION]["key"] == key
+    assert study.user_attrs[STUDY_SATURATION]["key"] == key

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from near_optuna import build_mlp, effective_rank
-from near_optuna._capture import collect, recording
-from near_optuna._rank import (
+from near_optuna.measure._capture import collect, recording
+from near_optuna.numerics._rank import (
     GRAM_TOLERANCE,
     effective_rank_from_singular_values,
     product_singular_values,

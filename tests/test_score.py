@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-import near_optuna._score as score_module
+import near_optuna.measure._score as score_module
 from near_optuna import build_mlp, near_score
-from near_optuna._mlp import apply_init
-from near_optuna._score import repetition_generator
+from near_optuna.measure._mlp import apply_init
+from near_optuna.measure._repetitions import repetition_generator
 
 
 def erank_by_hand(singular_values: list[float]) -> float:

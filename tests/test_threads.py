@@ -1,29 +1,49 @@
+import os
 import threading
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from near_optuna._threads import parallel_map, worker_count
+import near_optuna.numerics._threads as threads_module
+from near_optuna.numerics._threads import parallel_map, worker_count
 
 
 def blas_threads() -> list[int]:
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
+@pytest.fixture
+def two_cores(monkeypatch):
+    # The parallel path must be tested whatever this machine has: pretend it has two cores.
+    monkeypatch.setattr(threads_module, "worker_count", lambda: 2)
+
+
+def test_worker_count_is_the_usable_cpus_capped():
+    assert 1 <= worker_count() <= threads_module.MAX_WORKERS
+    assert worker_count() <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.usefixtures("two_cores")
 def test_keeps_order_and_runs_in_parallel_threads():
     names = parallel_map(lambda i: (i, threading.current_thread().name), list(range(20)))
     assert [i for i, _ in names] == list(range(20))
-    if worker_count() > 1:
-        assert all(name.startswith("near-lapack") for _, name in names)
+    assert all(name.startswith("near-lapack") for _, name in names)
 
 
+@pytest.mark.usefixtures("two_cores")
 def test_blas_is_single_threaded_inside_and_restored_after():
     before = blas_threads()
     inside = parallel_map(lambda _: blas_threads(), [0, 1])
-    if worker_count() > 1:
-        assert all(set(counts) == {1} for counts in inside)
+    assert all(set(counts) == {1} for counts in inside), inside
     assert blas_threads() == before
+
+
+def test_one_item_or_serial_runs_in_the_calling_thread():
+    caller = threading.current_thread().name
+    assert parallel_map(lambda _: threading.current_thread().name, [0]) == [caller]
+    names = parallel_map(lambda _: threading.current_thread().name, [0, 1], parallel=False)
+    assert names == [caller, caller]
 
 
 def test_concurrent_callers_restore_the_original_limit():

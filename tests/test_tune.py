@@ -146,7 +146,8 @@ def test_validate_without_completed_trials_warns_and_reports(tmp_path, capsys):
         "-q",
     ]
     assert main(args) == 0
-    assert "warning: `--validate` needs completed trials" in capsys.readouterr().err
+    expected = "warning: `--validate` skipped: the training check needs completed trials"
+    assert expected in capsys.readouterr().err
     assert json.loads((tmp_path / "s.json").read_text())["best"] is None
 
 
@@ -270,7 +271,7 @@ BAD = [
     (["--max-depth", "2"], "was created with another search_space"),
     (["--n-trials", "0"], "`--n-trials` must be >= 1, but got 0"),
     (["--data", "{dir}/nan.csv", "--dataset", "wine"], "either `--dataset` or `--data`"),
-    (["--device", "cuda:7"], "`device`"),
+    (["--device", "cuda:7"], "`--device` is 'cuda:7', but CUDA is not available"),
     (["--config", "{dir}/bad.toml"], "has an unknown key 'epochs'"),
     (["--config", "{dir}"], "cannot be read"),
     (["--json", "{dir}/missing/out.json"], "`--json` folder does not exist"),
@@ -303,7 +304,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_a_trial_orphaned_before_its_first_heartbeat_is_failed(tmp_path):
-    from near_optuna.tune import fail_orphaned_trials
+    from near_optuna.storage._workers import fail_orphaned_trials
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["--storage", storage, "--n-trials", "2", *FAST]) == 0

@@ -1,0 +1,136 @@
+"""Markdown notes for optuna-dashboard: one per trial (its layers) and one per study.
+
+optuna-dashboard stores notes in the study's storage (``optuna_dashboard.save_note``). Trial
+notes must be written while the trial runs (a finished trial is read-only), so the objective
+and the gate call :func:`write_note`; the study note can be written at any time. Writing is
+best-effort: a storage hiccup is logged, never raised, because a note must not fail a trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from near_optuna.storage._keys import (
+    STUDY_DATA,
+    STUDY_SATURATION,
+    STUDY_SCORE_NAME,
+    STUDY_SPACE,
+    STUDY_VALIDATION,
+)
+
+logger = logging.getLogger("near_optuna")
+
+
+def layer_table(layers: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of per-layer effective ranks and their utilisation (erank / width).
+
+    ``layer`` is the hidden layer's position (as in saturation widths and figures) or
+    ``output``; ``module`` is the layer's name in the model.
+
+    Example:
+        >>> print(layer_table([{"name": "0", "width": 4, "pre": 3.0, "post": 2.0, "rows": 4},
+        ...                    {"name": "2", "width": 2, "pre": 2.0, "post": None, "rows": 2}]))
+        | layer | module | width | rows | erank pre | erank post | use pre | use post |
+        |---|---|---:|---:|---:|---:|---:|---:|
+        | 0 | 0 | 4 | 4 | 3.00 | 2.00 | 75% | 50% |
+        | output | 2 | 2 | 2 | 2.00 | — | 100% | — |
+    """
+    lines = [
+        "| layer | module | width | rows | erank pre | erank post | use pre | use post |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    position = 0
+    for layer in layers:
+        width = max(int(layer["width"]), 1)
+        post = layer.get("post")
+        post_text = "—" if post is None else f"{post:.2f}"
+        use_post = "—" if post is None else f"{post / width:.0%}"
+        label = "output" if post is None else str(position)
+        position += post is not None
+        lines.append(
+            f"| {label} | {layer['name']} | {layer['width']} | {layer.get('rows', '')} | "
+            f"{layer['pre']:.2f} | {post_text} | {layer['pre'] / width:.0%} | {use_post} |"
+        )
+    return "\n".join(lines)
+
+
+def trial_note(
+    layers: Sequence[dict[str, Any]],
+    *,
+    score: float | None,
+    pruned: str | None,
+    signal: dict[str, Any] | None,
+) -> str:
+    """The Markdown note of one trial: verdict, per-layer table, signal statistics."""
+    parts = []
+    if pruned is not None:
+        parts.append(f"**Pruned:** {pruned}")
+    elif score is not None:
+        parts.append(f"**NEAR:** {score:.2f}")
+    if layers:
+        parts.append(layer_table(layers))
+    if signal:
+        parts.append(
+            f"Signal: output RMS {_number(signal['output_rms'], '.3g')}, largest growth "
+            f"{_number(signal['max_growth'], '.3g')}x, most saturated layer "
+            f"{_number(signal['max_saturation'], '.0%')}."
+        )
+    return "\n\n".join(parts)
+
+
+def _number(value: float | None, spec: str) -> str:
+    # Stored records hold None where a statistic was infinite (plain JSON has no inf).
+    return "inf" if value is None else format(value, spec)
+
+
+def write_note(target: optuna.Study | optuna.Trial, body: str) -> None:
+    """Save ``body`` as the dashboard note of a study or a running trial (best effort)."""
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(target, body)
+    except Exception as err:  # a note must never fail the trial or the study
+        what = "the study" if isinstance(target, optuna.Study) else f"trial {target.number}"
+        logger.warning("near_optuna: could not write the dashboard note of %s: %s", what, err)
+
+
+def study_note(study: optuna.Study) -> str:
+    """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
+    attrs = study.user_attrs
+    parts = ["## near_optuna study"]
+    data = attrs.get(STUDY_DATA)
+    if data:
+        parts.append(
+            f"**Data:** {data['name']} ({data['description']}): {data['train_samples']} "
+            f"training samples, {data['features']} features, {data['classes']} classes."
+        )
+    space = attrs.get(STUDY_SPACE)
+    if space:
+        parts.append(
+            f"**Search space:** depth {space['min_depth']} to {space['max_depth']}, widths "
+            f"{space['min_width']} to {space['max_width']}, activations "
+            f"{', '.join(space['activations'])}; inits {', '.join(space['inits'])}."
+        )
+    if attrs.get(STUDY_SCORE_NAME):
+        parts.append(f"**Score:** {attrs[STUDY_SCORE_NAME]}.")
+    saturation = attrs.get(STUDY_SATURATION)
+    if saturation:
+        parts.append(
+            f"**Saturation widths per layer:** {saturation['widths']} (a layer may be "
+            f"up to {saturation['tolerance']:g}x its width before it is pruned)."
+        )
+    validation = attrs.get(STUDY_VALIDATION)
+    if validation:
+        rho = validation["spearman"]
+        parts.append(
+            f"**Validation** ({len(validation['trials'])} configurations trained for "
+            f"{validation['epochs']} epochs): Spearman(score, accuracy) = "
+            f"{'n/a' if rho is None else f'{rho:.3f}'}; the score's pick reached "
+            f"{validation['pick_accuracy']:.4f}, the best trained "
+            f"{validation['best_accuracy']:.4f}."
+        )
+    return "\n\n".join(parts)

@@ -1,0 +1,4 @@
+"""Floor 2, data: the built-in datasets, users' files, and checked input batches.
+
+Imports only ``numerics`` below it (and torch for the batch tensor).
+"""

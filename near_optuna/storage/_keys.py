@@ -1,0 +1,69 @@
+"""Every ``near:*`` attribute key, defined once: the contract of what a study stores.
+
+All values are plain JSON types (a ``numpy.float32`` breaks SQLite storage), so anything that
+reads an Optuna storage (optuna-dashboard, ``study.trials_dataframe()``, your own scripts) can
+use them. The ``--json`` summary of ``python -m near_optuna.tune`` is built from these records.
+
+Trial user attributes, written while the trial runs (by ``NearObjective`` or ``NearGate``):
+
+==============================  ===========================================================
+``near:widths``                 hidden-layer widths, ``[int, ...]``
+``near:activation``             activation name (``NearObjective`` only)
+``near:init``                   initialisation name (``NearObjective`` only)
+``near:n_params``               trainable parameters, ``int``
+``near:layers``                 per measured layer: ``{"name", "width", "pre", "post",
+                                "rows"}``; ``post`` is ``null`` for the output layer
+``near:score``                  NEAR of the trial (sum of per-layer means), whatever the study
+                                optimises
+``near:signal``                 signal-scale statistics (``input_rms``, ``output_rms``,
+                                ``max_growth``, ``max_saturation``, ``layer_rms``,
+                                ``saturation``)
+``near:pruned``                 why the trial was pruned (pruned trials only)
+``near:max_params_violation``   ``n_params - max_params`` when a parameter limit is set
+                                (mirrors the Optuna constraint, which the dashboard does not
+                                show)
+``near:worker``                 ``host:pid`` of the worker that ran the trial
+``near:surplus``                ``true`` on a trial failed because the study's budget was
+                                reached before it could run
+==============================  ===========================================================
+
+Study user attributes:
+
+==============================  ===========================================================
+``near:search_space``           the :class:`~near_optuna.SearchSpace` as a dict
+``near:data``                   the data description (name, samples, features, classes)
+``near:score_name``             which score the study optimises (``near``, ``epsilon``, ...)
+``near:settings``               scoring settings that every worker must share
+``near:saturation``             saturation widths per layer position, the tolerance, the
+                                sizing evidence, and the cache key they were computed for
+``near:validation``             the ``--validate`` report: trained configurations, Spearman
+                                correlation, the score's pick against the best trained
+``near:evidence``               ``NearCallback``'s evidence (see ``NearEvidence``)
+``near:stopped``                why ``NearCallback`` stopped the study
+==============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+# Trial attributes.
+TRIAL_WIDTHS = "near:widths"
+TRIAL_ACTIVATION = "near:activation"
+TRIAL_INIT = "near:init"
+TRIAL_N_PARAMS = "near:n_params"
+TRIAL_LAYERS = "near:layers"
+TRIAL_SCORE = "near:score"
+TRIAL_SIGNAL = "near:signal"
+TRIAL_PRUNED = "near:pruned"
+TRIAL_MAX_PARAMS = "near:max_params_violation"
+TRIAL_WORKER = "near:worker"
+TRIAL_SURPLUS = "near:surplus"
+
+# Study attributes.
+STUDY_SPACE = "near:search_space"
+STUDY_DATA = "near:data"
+STUDY_SCORE_NAME = "near:score_name"
+STUDY_SETTINGS = "near:settings"
+STUDY_SATURATION = "near:saturation"
+STUDY_VALIDATION = "near:validation"
+STUDY_EVIDENCE = "near:evidence"
+STUDY_STOPPED = "near:stopped"

@@ -1,0 +1,20 @@
+"""``python -m near_optuna.tune``: an Optuna study that scores MLPs with NEAR, not training.
+
+With no arguments it tunes depth, widths, activation and initialisation of an MLP for the
+built-in ``digits`` data, stores the trials in ``sqlite:///studies/near_optuna.db``, prints the
+best configurations and the command that opens optuna-dashboard on them. Run it again with the
+same ``--study-name`` and ``--storage`` to resume.
+
+Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback unless
+``--debug``, no stored trial touched); 1 an unexpected failure; 130 interrupted.
+
+``--json PATH`` writes a summary with the keys ``study_name``, ``storage`` (password hidden),
+``n_trials``, ``states`` (trial state name to count), ``best`` and ``top`` (``trial``,
+``value``, ``widths``, ``activation``, ``init``, ``n_params``; the Pareto front for
+``--multi-objective``), ``saturation_widths``, ``dashboard_figures`` and, after ``--validate``,
+``validation``. Non-finite numbers are written as ``null``.
+"""
+
+from near_optuna.tune._main import main
+
+__all__ = ["main"]

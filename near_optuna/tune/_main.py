@@ -1,0 +1,79 @@
+"""The command's entry point: parse, prepare, optimise, check with training, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from near_optuna.dashboard._publish import publish_study
+from near_optuna.numerics._checks import plain_json
+from near_optuna.storage._open import display_url
+from near_optuna.study._training_check import TrainingCheck, check_with_training
+from near_optuna.tune._errors import PROG, UsageError
+from near_optuna.tune._parser import parse_arguments
+from near_optuna.tune._report import print_report, print_validation, summary
+from near_optuna.tune._run import Prepared, optimise, prepare
+
+
+def run(args: argparse.Namespace, prepared: Prepared) -> int:
+    """Optimise, check with training (``--validate``), and report."""
+    optimise(args, prepared)
+    study = prepared.study
+    report: TrainingCheck | None = None
+    if args.validate:
+        try:
+            report = check_with_training(
+                study, prepared.data, args.validate, seed=args.seed, device=args.device
+            )
+        except ValueError as err:  # no completed trial to train: say so, report the rest
+            print(f"{PROG}: warning: `--validate` skipped: {err}", file=sys.stderr)
+    figures = publish_study(study)
+    info = summary(study, display_url(prepared.url), report)
+    info["dashboard_figures"] = figures
+    print_report(info, args.score, args.quiet)
+    if report is not None:
+        print_validation(report)
+    if args.json:
+        text = json.dumps(plain_json(info), indent=2, allow_nan=False)
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def _usage_error(args: argparse.Namespace, err: Exception) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(f"{PROG}: error: {err}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    args = parse_arguments(argv)
+    try:  # every check of the user's input happens here, before a trial is stored
+        prepared = prepare(args)
+        return run(args, prepared)
+    except UsageError as err:
+        return _usage_error(args, err)
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: interrupted; finished trials are stored, run again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as err:
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"{PROG}: unexpected failure: {type(err).__name__}: {err} (--debug shows the "
+            "traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

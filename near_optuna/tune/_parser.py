@@ -1,0 +1,159 @@
+"""The command line's flags, and ``--config`` TOML files beneath them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from near_optuna.data._datasets import DATASETS, DEFAULT_DATASET
+from near_optuna.measure._evaluate import DEFAULT_EVAL_REPETITIONS
+from near_optuna.measure._mlp import ACTIVATIONS, INITS
+from near_optuna.measure._peers import SCORES
+from near_optuna.numerics._rules import DEFAULT_TOLERANCE
+from near_optuna.storage._open import DEFAULT_STORAGE
+from near_optuna.study._space import SearchSpace
+from near_optuna.tune._errors import PROG, UsageError
+
+DEFAULT_STUDY = "near_optuna"
+DEFAULT_TRIALS = 50
+DEFAULT_HEARTBEAT = 10
+SAMPLERS = ("tpe", "random", "gp", "nsga2")
+DESCRIPTION = """An Optuna study that scores MLPs with NEAR instead of training them.
+
+With no arguments it tunes depth, widths, activation and initialisation of an MLP for the
+built-in digits data, stores the trials in sqlite:///studies/near_optuna.db and prints the
+best configurations and the command that opens optuna-dashboard. Run it again with the same
+--study-name and --storage to resume. Exit codes: 0 success, 2 bad usage or input (one line
+on stderr, nothing stored), 1 an unexpected failure."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (flags follow Optuna's habits)."""
+    p = _Parser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    g = p.add_argument_group("study")
+    g.add_argument("--study-name", default=DEFAULT_STUDY)
+    g.add_argument(
+        "--storage",
+        default=None,
+        help=f"SQLAlchemy URL (env OPTUNA_STORAGE; default {DEFAULT_STORAGE})",
+    )
+    g.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help=f"trials for this worker (default {DEFAULT_TRIALS} without --timeout)",
+    )
+    g.add_argument(
+        "--max-total-trials",
+        type=int,
+        default=None,
+        help="stop once the study holds this many finished trials (all workers)",
+    )
+    g.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    g.add_argument("--n-jobs", type=int, default=1, help="threads of this worker")
+    g.add_argument("--device", default="cpu", help="torch device of the forward passes")
+    g.add_argument(
+        "--heartbeat",
+        type=int,
+        default=DEFAULT_HEARTBEAT,
+        help="seconds between heartbeats; a dead worker's trial fails after twice that",
+    )
+    d = p.add_argument_group("data")
+    d.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help=f"built-in data (default {DEFAULT_DATASET})",
+    )
+    d.add_argument("--data", default=None, help=".csv (with --target), .npy or .npz file")
+    d.add_argument("--target", default=None, help="label column of --data")
+    s = p.add_argument_group("search space and score")
+    s.add_argument("--min-depth", type=int, default=1)
+    s.add_argument("--max-depth", type=int, default=3)
+    s.add_argument("--min-width", type=int, default=8)
+    s.add_argument("--max-width", type=int, default=512)
+    s.add_argument(
+        "--activations",
+        nargs="+",
+        choices=list(ACTIVATIONS),
+        default=list(SearchSpace().activations),
+    )
+    s.add_argument("--inits", nargs="+", choices=list(INITS), default=list(INITS))
+    s.add_argument("--score", choices=list(SCORES), default="near")
+    s.add_argument("--repetitions", type=int, default=DEFAULT_EVAL_REPETITIONS)
+    s.add_argument("--no-prune-oversized", action="store_true")
+    s.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="a layer may be this many times its saturation width",
+    )
+    s.add_argument("--no-guard", action="store_true", help="turn the signal-scale guard off")
+    s.add_argument(
+        "--multi-objective",
+        action="store_true",
+        help="also minimise the parameter count (Pareto front)",
+    )
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--validate",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train the K best and K random configurations briefly and report",
+    )
+    o.add_argument("--config", default=None, help="TOML study definition (see studies/)")
+    o.add_argument("--json", default=None, metavar="PATH", help="write a JSON summary")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar, short output")
+    o.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def config_arguments(path: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Turn a TOML study definition into command-line tokens (the command line wins)."""
+    try:
+        table = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise UsageError(f"`--config` file not found: {path!r}.") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"`--config` {path!r} cannot be read: {err}.") from err
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"`--config` {path!r} is not valid TOML: {err}.") from err
+    known = {opt for action in parser._actions for opt in action.option_strings}
+    tokens: list[str] = []
+    for key, value in table.items():
+        flag = "--" + key.replace("_", "-")
+        if flag not in known or flag in ("--config", "--help"):
+            raise UsageError(f"`--config` {path!r} has an unknown key {key!r}.")
+        if value is True:
+            tokens.append(flag)
+        elif value is not False:
+            values = value if isinstance(value, list) else [value]
+            tokens += [flag, *map(str, values)]
+    return tokens
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``, with the ``--config`` file's settings underneath the command line."""
+    parser = build_parser()
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    first = parser.parse_args(tokens)
+    if first.config is None:
+        return first
+    try:
+        return parser.parse_args(config_arguments(first.config, parser) + tokens)
+    except UsageError as err:
+        parser.exit(2, f"{PROG}: error: {err}\n")
