@@ -86,3 +86,20 @@ def test_errors_inside_are_logged_not_raised(x, caplog, monkeypatch):
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError, match="must be >= 1 or None"):
         NearCallback(**kwargs)
+
+
+def test_best_near_shows_the_users_own_parameters(x):
+    # A user's study names its parameters as it likes; the evidence shows them as they are.
+    gate = NearGate(x, prune_oversized=False, percentile=None)
+
+    def objective(trial):
+        units = trial.suggest_int("n_units", 8, 64, log=True)
+        model = build_mlp(x.shape[1], [units], 3, init="kaiming_uniform", seed=0)
+        return gate(trial, model).total / 100.0
+
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=4, callbacks=[NearCallback()])
+    best = study.user_attrs["near:evidence"]["best_near"]
+    assert set(best["params"]) == {"n_units"}
+    assert best["widths"] == [best["params"]["n_units"]]
+    assert "activation" not in best, "no placeholder for what the user's study does not record"

@@ -141,3 +141,12 @@ def test_default_redraws_bilinear_and_transposed_convs_within_pytorch_bounds(nam
     for tensor in (module.weight, module.bias):
         assert float(tensor.abs().max()) <= bound + 1e-12, name
         assert float(tensor.abs().max()) > 0.5 * bound, f"{name}: not spread over its bounds"
+
+
+def test_the_torch_free_name_lists_match_the_tables():
+    from near_optuna.measure._names import ACTIVATION_NAMES, INIT_NAMES, SCORE_NAMES
+    from near_optuna.measure._peers import SCORES
+
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
+    assert INITS == INIT_NAMES
+    assert tuple(SCORES) == SCORE_NAMES

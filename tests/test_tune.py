@@ -316,3 +316,76 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_failed(tmp_path):
     assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
     assert main(["--storage", storage, "--n-trials", "1", *FAST]) == 0
     assert not [t for t in trials(storage) if t.state == RUNNING]
+
+
+def test_quiet_prints_one_line(tmp_path):
+    result = cli("--n-trials", "3", "--max-width", "32", "--repetitions", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert lines[0].startswith("Study 'near_optuna': 3 trials"), lines[0]
+    assert result.stderr == "", "no hint, warning or progress bar under -q"
+
+
+def test_progress_resume_and_pareto_are_shown(tmp_path):
+    args = ["--max-width", "32", "--repetitions", "1", "--n-trials", "3", "--multi-objective"]
+    first = cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "sizing layers" in first.stderr, "the one-off layer sizing shows a progress bar"
+    assert "Pareto front (near up, parameters down)" in first.stdout
+    assert "Resuming" not in first.stdout
+    again = cli(*args, "--validate", "1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Resuming study 'near_optuna' (3 trials so far)." in again.stdout
+    assert "training (--validate)" in again.stderr, "--validate training shows a progress bar"
+
+
+def test_help_has_a_text_and_default_for_every_option_without_loading_torch():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['near_optuna.tune', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('near_optuna.tune', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', sorted(m for m in ('torch', 'optuna', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "LOADED []" in result.stdout, result.stdout[-300:]
+    from near_optuna.tune._parser import build_parser
+
+    parser = build_parser()
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{action.option_strings} has no help text"
+        text = formatter._get_help_string(action)
+        if action.default not in (None, False):
+            assert "default" in text, f"{action.option_strings} does not show its default"
+
+
+def test_a_small_finite_space_is_enumerated_once(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--storage", storage, "--min-depth", "2", "--max-depth", "2"]
+    args += ["--min-width", "16", "--max-width", "16", "--inits", "kaiming_uniform"]
+    args += ["--activations", "relu", "tanh", "gelu", "--n-trials", "20", "--repetitions", "1"]
+    assert main([*args, "-q"]) == 0
+    done = trials(storage)
+    configs = [(t.params["activation"], t.params["init"]) for t in done]
+    assert len(done) == 3, "the grid of 3 configurations ends the study"
+    assert len(set(configs)) == 3
+
+
+def test_redraw_publishes_an_existing_study_without_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["--storage", storage, "--n-trials", "3", *FAST]) == 0
+    result = cli("--storage", storage, "--redraw", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Redrew study 'near_optuna'" in result.stdout
+    assert "near-score-vs-width" in result.stdout
+    assert len(trials(storage)) == 3
+    missing = cli("--storage", storage, "--study-name", "nope", "--redraw", cwd=tmp_path)
+    assert "`--redraw` needs an existing study" in one_line_error(missing)

@@ -17,7 +17,7 @@ def _plotly() -> Any:
         import plotly.graph_objects as go
     except ImportError as err:
         raise ImportError(
-            "plotting needs plotly: pip install 'near_optuna[plot]' (or pip install plotly)."
+            "plotting needs plotly, a dependency of near_optuna: pip install plotly."
         ) from err
     return go
 

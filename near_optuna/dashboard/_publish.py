@@ -31,8 +31,18 @@ def save_figure(study: optuna.Study, figure: Any, graph_id: str) -> bool:
 def publish_study(study: optuna.Study) -> list[str]:
     """Write the study note and every study-level figure that applies; return the figure ids.
 
-    Figures need plotly (``pip install 'near_optuna[plot]'``); without it only the note is
-    written.
+    Works on any study near_optuna wrote to (``NearObjective``, ``NearGate``, the command
+    line), at any time, without adding trials; running it again replaces the material. The
+    command line's ``--redraw`` calls it.
+
+    Figures need plotly (a dependency of near_optuna); where it was removed, only the note is
+    written and a warning says why.
+
+    Example:
+        >>> import optuna
+        >>> study = optuna.create_study(direction="maximize")
+        >>> publish_study(study)  # the study note, and the figures its trials allow
+        ['near-score-vs-width']
     """
     write_note(study, study_note(study))
     try:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from near_optuna.data._names import DATASETS, DEFAULT_DATASET
 from near_optuna.numerics._checks import check_choice
 
-DEFAULT_DATASET = "digits"
 DEFAULT_TEST_FRACTION = 0.25
 
 
@@ -85,7 +85,6 @@ _SKLEARN = {
     "breast_cancer": _sklearn("load_breast_cancer"),
     "wine": _sklearn("load_wine"),
 }
-DATASETS: tuple[str, ...] = ("digits", "mnist1d", "breast_cancer", "wine")
 
 
 def load_dataset(

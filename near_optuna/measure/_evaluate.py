@@ -16,12 +16,11 @@ import torch
 from near_optuna.measure._guard import SignalGuard, SignalStats, resolve_guard
 from near_optuna.measure._inputs import check_inputs
 from near_optuna.measure._mlp import ACTIVATIONS, INITS, build_mlp
+from near_optuna.measure._names import DEFAULT_EVAL_REPETITIONS
 from near_optuna.measure._peers import SCORES, get_score, param_score
 from near_optuna.measure._score import LayerScore, NearScore, near_score
 from near_optuna.numerics._checks import check_at_least, check_choice
 from near_optuna.numerics._rules import DEFAULT_TOLERANCE, is_oversized
-
-DEFAULT_EVAL_REPETITIONS = 5
 
 
 @dataclass(frozen=True)

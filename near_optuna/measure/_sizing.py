@@ -14,7 +14,7 @@ Both are always reported when they can be computed, with the fit's residuals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -27,6 +27,7 @@ from near_optuna.numerics._checks import check_choice
 from near_optuna.numerics._fit import FitError, PowerFit, fit_power_law, geometric_grid, knee_width
 
 Rule: TypeAlias = Literal["knee", "slope"]
+Progress: TypeAlias = Callable[[int, int], None]
 Matrix: TypeAlias = Literal["post", "pre", "both"]
 RULES: tuple[Rule, ...] = ("knee", "slope")
 MATRICES: tuple[Matrix, ...] = ("post", "pre", "both")
@@ -118,6 +119,7 @@ def estimate_layer_size(
     rows: int | None = DEFAULT_ROWS,
     matrix: Matrix = "post",
     device: str | torch.device | None = None,
+    progress: Progress | None = None,
 ) -> LayerSizeEstimate:
     """Estimate the width of the hidden layer that follows ``preceding``.
 
@@ -137,6 +139,7 @@ def estimate_layer_size(
             width is measured on the same samples, or ``None`` for the paper's square matrices.
         matrix: ``"post"`` (default), ``"pre"`` or ``"both"``.
         device: Device of the forward passes.
+        progress: Called as ``progress(done, total)`` after each grid width is measured.
 
     Returns:
         A :class:`LayerSizeEstimate`.
@@ -173,6 +176,8 @@ def estimate_layer_size(
             model, batch, repetitions=repetitions, init=init, seed=seed, device=device, rows=rows
         )
         ranks.append(_layer_rank(score.layers, position, matrix))
+        if progress is not None:
+            progress(len(ranks), len(widths))
     relative = [e / w for e, w in zip(ranks, widths, strict=True)]
     knee = knee_width(widths, ranks, gain=gain)
     fit, fit_error, slope_width = None, None, None
@@ -211,10 +216,27 @@ def mlp_batch(inputs: Any) -> Batch:
     return Batch.of(inputs, min_samples=2)
 
 
+def _offset(progress: Progress, position: int, depth: int) -> Progress:
+    """``progress`` for one position of ``depth``: counts continue across positions."""
+
+    def step(done: int, total: int) -> None:
+        progress(position * total + done, depth * total)
+
+    return step
+
+
 def estimate_layer_sizes(
-    inputs: Any, *, out_features: int, depth: int, **options: Any
+    inputs: Any,
+    *,
+    out_features: int,
+    depth: int,
+    progress: Progress | None = None,
+    **options: Any,
 ) -> tuple[LayerSizeEstimate, ...]:
     """Size ``depth`` hidden layers one at a time, each after the earlier estimates.
+
+    ``options`` go to :func:`estimate_layer_size`; ``progress(done, total)`` counts measured
+    widths over all positions.
 
     Example:
         >>> import torch
@@ -227,9 +249,12 @@ def estimate_layer_sizes(
         raise ValueError(f"`depth` must be >= 1, but got {depth=}.")
     batch = mlp_batch(inputs)
     estimates: list[LayerSizeEstimate] = []
-    for _ in range(depth):
+    for position in range(depth):
         preceding = tuple(e.width for e in estimates)
+        step = None if progress is None else _offset(progress, position, depth)
         estimates.append(
-            estimate_layer_size(batch, out_features=out_features, preceding=preceding, **options)
+            estimate_layer_size(
+                batch, out_features=out_features, preceding=preceding, progress=step, **options
+            )
         )
     return tuple(estimates)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 DEFAULT_TOLERANCE = 2.0
 
 
@@ -56,6 +54,8 @@ def below_percentile(
     """
     if not completed or len(completed) < warmup:
         return None
+    import numpy as np  # here, so that the defaults above import without numpy
+
     threshold = float(np.percentile(completed, percentile))
     if score < threshold:
         return (

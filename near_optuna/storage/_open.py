@@ -8,7 +8,6 @@ from typing import Any
 
 import optuna
 
-DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
 JOURNAL_PREFIX = "journal:///"
 SQLITE_TIMEOUT = 60.0
 EXAMPLES = "sqlite:///studies/near_optuna.db or postgresql://user:password@host:5432/db"

@@ -17,7 +17,7 @@ import optuna
 import torch
 
 from near_optuna.data._batch import Batch
-from near_optuna.measure._sizing import estimate_layer_sizes
+from near_optuna.measure._sizing import Progress, estimate_layer_sizes
 from near_optuna.numerics._checks import plain_json
 from near_optuna.numerics._fit import geometric_grid
 from near_optuna.storage._keys import STUDY_SATURATION
@@ -54,12 +54,14 @@ def saturation_widths(
     seed: int,
     sizing: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
+    progress: Progress | None = None,
 ) -> list[int]:
     """Saturation widths for ``depth`` positions of an MLP on ``batch``, cached in ``study``.
 
     ``sizing`` overrides the options of ``estimate_layer_sizes`` (defaults: a doubling grid up
     to ``2 * max_width``, He initialisation, ``seed``). ``tolerance`` is stored beside the
-    widths for the dashboard.
+    widths for the dashboard. ``progress(done, total)`` reports the estimate's steps (it is
+    not called when the study already holds the widths).
     """
     options = {"widths": sizing_grid(max_width), "seed": seed, "init": SIZING_INIT}
     options |= sizing or {}
@@ -71,7 +73,12 @@ def saturation_widths(
         if isinstance(cached, dict) and cached.get("key") == key:
             return [int(w) for w in cached["widths"]]
         estimates = estimate_layer_sizes(
-            batch, out_features=out_features, depth=depth, device=device, **options
+            batch,
+            out_features=out_features,
+            depth=depth,
+            device=device,
+            progress=progress,
+            **options,
         )
         widths = [e.width for e in estimates]
         record = {

@@ -10,10 +10,11 @@ import optuna
 import torch
 
 from near_optuna.data._batch import Batch
-from near_optuna.measure._evaluate import DEFAULT_EVAL_REPETITIONS, evaluate_config
+from near_optuna.measure._evaluate import evaluate_config
 from near_optuna.measure._guard import SignalGuard
+from near_optuna.measure._names import DEFAULT_EVAL_REPETITIONS
 from near_optuna.measure._peers import SCORES
-from near_optuna.measure._sizing import mlp_batch
+from near_optuna.measure._sizing import Progress, mlp_batch
 from near_optuna.numerics._checks import check_at_least, check_choice
 from near_optuna.numerics._rules import DEFAULT_TOLERANCE
 from near_optuna.storage._keys import TRIAL_ACTIVATION, TRIAL_INIT, TRIAL_MAX_PARAMS
@@ -94,14 +95,21 @@ class NearObjective:
         """Study directions matching this objective's return values."""
         return ["maximize", "minimize"] if self.multi_objective else ["maximize"]
 
-    def saturation_widths(self, study: optuna.Study) -> list[int]:
-        """Per-position saturation widths for this study's data: cached in the study."""
+    def saturation_widths(
+        self, study: optuna.Study, *, progress: Progress | None = None
+    ) -> list[int]:
+        """Per-position saturation widths for this study's data: cached in the study.
+
+        The first call of a study estimates them (seconds); ``progress(done, total)`` reports
+        its steps. Later calls, other workers and reruns read them from the study.
+        """
         return self._rules.saturation(
             study,
             self._batch,
             out_features=self.out_features,
             depth=self.space.max_depth,
             max_width=self.space.max_width,
+            progress=progress,
         )
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from near_optuna.measure._mlp import ACTIVATIONS, INITS
+from near_optuna.measure._names import DEFAULT_ACTIVATIONS
 from near_optuna.numerics._checks import check_choice
 
 
@@ -36,7 +37,7 @@ class SearchSpace:
     max_depth: int = 3
     min_width: int = 8
     max_width: int = 512
-    activations: tuple[str, ...] = ("relu", "gelu", "silu", "tanh", "elu")
+    activations: tuple[str, ...] = DEFAULT_ACTIVATIONS
     inits: tuple[str, ...] = INITS
     log_width: bool = True
 
@@ -77,6 +78,38 @@ class SearchSpace:
         activation = trial.suggest_categorical("activation", list(self.activations))
         init = trial.suggest_categorical("init", list(self.inits))
         return widths, str(activation), str(init)
+
+    @property
+    def size(self) -> int:
+        """How many distinct configurations the space holds.
+
+        Example:
+            >>> SearchSpace(min_depth=2, max_depth=2, min_width=64, max_width=64).size
+            35
+        """
+        widths = self.max_width - self.min_width + 1
+        depths = range(self.min_depth, self.max_depth + 1)
+        shapes: int = sum(int(widths) ** depth for depth in depths)
+        return shapes * len(self.activations) * len(self.inits)
+
+    def grid(self) -> dict[str, list[Any]] | None:
+        """Every configuration as an Optuna ``GridSampler`` search space, or ``None``.
+
+        Only a space of one depth can be enumerated this way (with several depths, the widths
+        of the deeper layers exist only in some trials).
+
+        Example:
+            >>> space = SearchSpace(min_depth=1, max_depth=1, min_width=8, max_width=9,
+            ...                     activations=("relu",), inits=("default",))
+            >>> space.grid()
+            {'depth': [1], 'width_0': [8, 9], 'activation': ['relu'], 'init': ['default']}
+        """
+        if self.min_depth != self.max_depth:
+            return None
+        widths = list(range(self.min_width, self.max_width + 1))
+        grid: dict[str, list[Any]] = {"depth": [self.min_depth]}
+        grid |= {f"width_{i}": widths for i in range(self.min_depth)}
+        return grid | {"activation": list(self.activations), "init": list(self.inits)}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

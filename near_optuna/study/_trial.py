@@ -18,6 +18,7 @@ from near_optuna.data._batch import Batch
 from near_optuna.measure._evaluate import Evaluation
 from near_optuna.measure._guard import SignalGuard, resolve_guard
 from near_optuna.measure._inputs import check_device
+from near_optuna.measure._sizing import Progress
 from near_optuna.numerics._checks import check_at_least
 from near_optuna.storage._saturation import DEFAULT_SIZING_MAX_WIDTH, saturation_widths
 from near_optuna.study._record import record_trial
@@ -69,6 +70,7 @@ class TrialRules:
         out_features: int,
         depth: int,
         max_width: int = DEFAULT_SIZING_MAX_WIDTH,
+        progress: Progress | None = None,
     ) -> list[int]:
         """Per-position saturation widths for ``batch``, estimated once per study."""
         return saturation_widths(
@@ -81,6 +83,7 @@ class TrialRules:
             seed=self.seed,
             sizing=self.sizing,
             device=self.device,
+            progress=progress,
         )
 
 

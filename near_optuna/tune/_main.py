@@ -1,41 +1,59 @@
-"""The command's entry point: parse, prepare, optimise, check with training, report."""
+"""The command's entry point: parse, prepare, optimise, check with training, report.
+
+Only the parser is imported up front, so ``--help`` and usage errors answer without loading
+torch and Optuna; :func:`main` imports the rest once the arguments are known.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from near_optuna.dashboard._publish import publish_study
-from near_optuna.numerics._checks import plain_json
-from near_optuna.storage._open import display_url
-from near_optuna.study._training_check import TrainingCheck, check_with_training
 from near_optuna.tune._errors import PROG, UsageError
 from near_optuna.tune._parser import parse_arguments
-from near_optuna.tune._report import print_report, print_validation, summary
-from near_optuna.tune._run import Prepared, optimise, prepare
+
+if TYPE_CHECKING:
+    from near_optuna.study._training_check import TrainingCheck
+    from near_optuna.tune._run import Prepared
 
 
 def run(args: argparse.Namespace, prepared: Prepared) -> int:
     """Optimise, check with training (``--validate``), and report."""
+    import json
+    from pathlib import Path
+
+    from near_optuna.dashboard._publish import publish_study
+    from near_optuna.numerics._checks import plain_json
+    from near_optuna.storage._open import display_url
+    from near_optuna.study._training_check import check_with_training
+    from near_optuna.tune._progress import progress_bar
+    from near_optuna.tune._report import print_report, print_validation, summary
+    from near_optuna.tune._run import optimise
+
     optimise(args, prepared)
     study = prepared.study
     report: TrainingCheck | None = None
     if args.validate:
         try:
-            report = check_with_training(
-                study, prepared.data, args.validate, seed=args.seed, device=args.device
-            )
+            with progress_bar("training (--validate)", quiet=args.quiet) as progress:
+                report = check_with_training(
+                    study,
+                    prepared.data,
+                    args.validate,
+                    seed=args.seed,
+                    device=args.device,
+                    progress=progress,
+                )
         except ValueError as err:  # no completed trial to train: say so, report the rest
             print(f"{PROG}: warning: `--validate` skipped: {err}", file=sys.stderr)
     figures = publish_study(study)
     info = summary(study, display_url(prepared.url), report)
     info["dashboard_figures"] = figures
-    print_report(info, args.score, args.quiet)
-    if report is not None:
+    print_report(info, args.score, quiet=args.quiet, pareto=args.multi_objective)
+    if report is not None and not args.quiet:
         print_validation(report)
     if args.json:
         text = json.dumps(plain_json(info), indent=2, allow_nan=False)
@@ -54,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = parse_arguments(argv)
     try:  # every check of the user's input happens here, before a trial is stored
+        from near_optuna.tune._run import prepare, redraw
+
+        if args.redraw:
+            return redraw(args)
         prepared = prepare(args)
         return run(args, prepared)
     except UsageError as err:

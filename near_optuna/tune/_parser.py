@@ -9,16 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from near_optuna.data._datasets import DATASETS, DEFAULT_DATASET
-from near_optuna.measure._evaluate import DEFAULT_EVAL_REPETITIONS
-from near_optuna.measure._mlp import ACTIVATIONS, INITS
-from near_optuna.measure._peers import SCORES
+from near_optuna.data._names import DATASETS, DEFAULT_DATASET
+from near_optuna.measure._names import (
+    ACTIVATION_NAMES,
+    DEFAULT_ACTIVATIONS,
+    DEFAULT_EVAL_REPETITIONS,
+    INIT_NAMES,
+    SCORE_NAMES,
+)
 from near_optuna.numerics._rules import DEFAULT_TOLERANCE
-from near_optuna.storage._open import DEFAULT_STORAGE
-from near_optuna.study._space import SearchSpace
 from near_optuna.tune._errors import PROG, UsageError
 
 DEFAULT_STUDY = "near_optuna"
+DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
 DEFAULT_TRIALS = 50
 DEFAULT_HEARTBEAT = 10
 SAMPLERS = ("tpe", "random", "gp", "nsga2")
@@ -31,6 +34,23 @@ best configurations and the command that opens optuna-dashboard. Run it again wi
 on stderr, nothing stored), 1 an unexpected failure."""
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default, unless the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS:
+            return text
+        if "(default" in text:
+            return text
+        shown = "%(default)s"
+        if isinstance(default, list):
+            everything = action.choices is not None and default == list(action.choices)
+            shown = "all" if everything else " ".join(map(str, default))
+        return f"{text} (default: {shown})"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -38,15 +58,16 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (flags follow Optuna's habits)."""
-    p = _Parser(
-        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = _Parser(prog=PROG, description=DESCRIPTION, formatter_class=_HelpFormatter)
     g = p.add_argument_group("study")
-    g.add_argument("--study-name", default=DEFAULT_STUDY)
+    g.add_argument(
+        "--study-name", default=DEFAULT_STUDY, help="the study; the same name resumes it"
+    )
     g.add_argument(
         "--storage",
         default=None,
-        help=f"SQLAlchemy URL (env OPTUNA_STORAGE; default {DEFAULT_STORAGE})",
+        help="SQLAlchemy URL or journal:///path (default: env OPTUNA_STORAGE, else "
+        f"{DEFAULT_STORAGE})",
     )
     g.add_argument(
         "--n-trials",
@@ -58,11 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-total-trials",
         type=int,
         default=None,
-        help="stop once the study holds this many finished trials (all workers)",
+        help="a budget for the whole study: exactly this many trials finish, all workers together",
     )
-    g.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    g.add_argument(
+        "--timeout", type=float, default=None, help="seconds for this worker (no limit)"
+    )
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed of the sampler, initialisations and data split"
+    )
+    g.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler")
     g.add_argument("--n-jobs", type=int, default=1, help="threads of this worker")
     g.add_argument("--device", default="cpu", help="torch device of the forward passes")
     g.add_argument(
@@ -76,25 +101,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=DATASETS,
         default=None,
-        help=f"built-in data (default {DEFAULT_DATASET})",
+        help=f"built-in data (default: {DEFAULT_DATASET}, unless --data is given)",
     )
-    d.add_argument("--data", default=None, help=".csv (with --target), .npy or .npz file")
-    d.add_argument("--target", default=None, help="label column of --data")
+    d.add_argument("--data", default=None, help="your data: .csv (with --target), .npy or .npz")
+    d.add_argument("--target", default=None, help="the label column of --data")
     s = p.add_argument_group("search space and score")
-    s.add_argument("--min-depth", type=int, default=1)
-    s.add_argument("--max-depth", type=int, default=3)
-    s.add_argument("--min-width", type=int, default=8)
-    s.add_argument("--max-width", type=int, default=512)
+    s.add_argument("--min-depth", type=int, default=1, help="fewest hidden layers")
+    s.add_argument("--max-depth", type=int, default=3, help="most hidden layers")
+    s.add_argument("--min-width", type=int, default=8, help="narrowest hidden layer")
+    s.add_argument("--max-width", type=int, default=512, help="widest hidden layer (log scale)")
     s.add_argument(
         "--activations",
         nargs="+",
-        choices=list(ACTIVATIONS),
-        default=list(SearchSpace().activations),
+        choices=list(ACTIVATION_NAMES),
+        default=list(DEFAULT_ACTIVATIONS),
+        metavar="NAME",
+        help=f"activations to choose from: {', '.join(ACTIVATION_NAMES)}",
     )
-    s.add_argument("--inits", nargs="+", choices=list(INITS), default=list(INITS))
-    s.add_argument("--score", choices=list(SCORES), default="near")
-    s.add_argument("--repetitions", type=int, default=DEFAULT_EVAL_REPETITIONS)
-    s.add_argument("--no-prune-oversized", action="store_true")
+    s.add_argument(
+        "--inits",
+        nargs="+",
+        choices=list(INIT_NAMES),
+        default=list(INIT_NAMES),
+        metavar="NAME",
+        help=f"initialisations to choose from: {', '.join(INIT_NAMES)}",
+    )
+    s.add_argument(
+        "--score", choices=list(SCORE_NAMES), default="near", help="what each trial returns"
+    )
+    s.add_argument(
+        "--repetitions",
+        type=int,
+        default=DEFAULT_EVAL_REPETITIONS,
+        help="initialisations averaged per score",
+    )
+    s.add_argument(
+        "--no-prune-oversized",
+        action="store_true",
+        help="do not prune layers wider than --tolerance x their saturation width",
+    )
     s.add_argument(
         "--tolerance",
         type=float,
@@ -113,12 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="K",
-        help="train the K best and K random configurations briefly and report",
+        help="afterwards, train the K best and K random configurations and report (0: off)",
     )
-    o.add_argument("--config", default=None, help="TOML study definition (see studies/)")
-    o.add_argument("--json", default=None, metavar="PATH", help="write a JSON summary")
-    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar, short output")
-    o.add_argument("--debug", action="store_true", help="show tracebacks")
+    o.add_argument(
+        "--redraw",
+        action="store_true",
+        help="only redraw the dashboard notes and figures of the existing study, then exit",
+    )
+    o.add_argument(
+        "--config",
+        default=None,
+        help="a TOML study definition (see studies/); the command line wins",
+    )
+    o.add_argument("--json", default=None, metavar="PATH", help="write a JSON summary to PATH")
+    o.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, one line of output"
+    )
+    o.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return p
 
 

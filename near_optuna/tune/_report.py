@@ -55,8 +55,32 @@ def summary(study: optuna.Study, url: str, report: TrainingCheck | None) -> dict
     return data
 
 
-def print_report(info: dict[str, Any], score: str, quiet: bool) -> None:
-    """The final table, saturation widths and the dashboard command."""
+def quiet_line(info: dict[str, Any], score: str) -> str:
+    """The whole report of ``-q`` in one line."""
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info["states"].items()))
+    head = f"Study {info['study_name']!r}: {info['n_trials']} trials ({states})"
+    best = info["best"]
+    if best is None:
+        return f"{head}; no completed trial yet."
+    validation = info.get("validation")
+    checked = ""
+    if validation is not None:
+        rho = validation["spearman"]
+        checked = f"; --validate: Spearman {'n/a' if rho is None else f'{rho:.3f}'}"
+    return (
+        f"{head}; best: trial {best['trial']} {score}={best['value']:.2f} "
+        f"widths={best['widths']} {best['activation']} {best['init']}{checked}"
+    )
+
+
+def print_report(info: dict[str, Any], score: str, *, quiet: bool, pareto: bool) -> None:
+    """The final table (the Pareto front with ``pareto``), saturation widths, dashboard command.
+
+    With ``quiet`` it prints one line (:func:`quiet_line`).
+    """
+    if quiet:
+        print(quiet_line(info, score))
+        return
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info["states"].items()))
     print(
         f"\nStudy {info['study_name']!r} in {info['storage']}: {info['n_trials']} trials "
@@ -64,13 +88,9 @@ def print_report(info: dict[str, Any], score: str, quiet: bool) -> None:
     )
     if not info["top"]:
         print("No completed trial yet.")
-    elif quiet:
-        b = info["best"]
-        print(
-            f"Best: trial {b['trial']} {score}={b['value']:.2f} widths={b['widths']} "
-            f"{b['activation']} {b['init']}"
-        )
     else:
+        if pareto:
+            print(f"\nPareto front ({score} up, parameters down), by {score}:")
         print(f"\n{'trial':>6} {score:>9} {'params':>9}  {'widths':<22}{'activation':<12}init")
         for row in info["top"][:5]:
             print(

@@ -15,27 +15,33 @@ import numpy as np
 import optuna
 import torch
 
-from near_optuna.data._datasets import DEFAULT_DATASET, Dataset, load_dataset
+from near_optuna.data._datasets import Dataset, load_dataset
 from near_optuna.data._files import load_file
+from near_optuna.data._names import DEFAULT_DATASET
 from near_optuna.measure._inputs import check_device
 from near_optuna.storage._keys import STUDY_DATA, STUDY_SCORE_NAME, STUDY_SETTINGS, STUDY_SPACE
-from near_optuna.storage._open import DEFAULT_STORAGE, StorageError, open_storage
+from near_optuna.storage._open import StorageError, open_storage
 from near_optuna.storage._settings import check_study_settings
 from near_optuna.storage._workers import FINISHED, BudgetReached, budgeted, fail_abandoned_trials
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
 from near_optuna.tune._errors import UsageError, user_input
-from near_optuna.tune._parser import DEFAULT_TRIALS
+from near_optuna.tune._parser import DEFAULT_STORAGE, DEFAULT_TRIALS
+from near_optuna.tune._progress import progress_bar
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A checked run: its data, objective, open study and storage URL."""
+    """A checked run: its data, objective, open study and storage URL.
+
+    ``resumed`` is the number of trials the study held before this run (``None``: new study).
+    """
 
     data: Dataset
     objective: NearObjective
     study: optuna.Study
     url: str
+    resumed: int | None = None
 
 
 def load_data(args: argparse.Namespace) -> Dataset:
@@ -61,6 +67,25 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)
+
+
+def choose_sampler(
+    args: argparse.Namespace, space: SearchSpace, seed: int
+) -> optuna.samplers.BaseSampler:
+    """``--sampler``, or a grid over the whole space when all of it fits in the trial budget.
+
+    A small finite space (one depth, few widths, activations and inits) sampled at random
+    scores the same configurations again and again; enumerated, each is scored once and the
+    study stops when all are done. The budget is ``--n-trials`` or ``--max-total-trials``
+    (50 when neither nor ``--timeout`` is given).
+    """
+    budget = args.n_trials or args.max_total_trials
+    if budget is None and args.timeout is None:
+        budget = DEFAULT_TRIALS
+    grid = space.grid()
+    if grid is None or budget is None or space.size > budget:
+        return make_sampler(args.sampler, seed)
+    return optuna.samplers.GridSampler(grid, seed=seed)
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -132,6 +157,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     with user_input({"url": "--storage"}):
         storage = open_storage(url, heartbeat=args.heartbeat)
         study = open_study(args, storage, objective)
+        resumed = len(study.get_trials(deepcopy=False)) if study.user_attrs else None
         settings = {
             "seed": args.seed,
             "repetitions": args.repetitions,
@@ -150,7 +176,31 @@ def prepare(args: argparse.Namespace) -> Prepared:
         except StorageError as err:
             message = str(err).replace("another study name", "another --study-name")
             raise UsageError(message) from err
-    return Prepared(data, objective, study, url)
+    return Prepared(data, objective, study, url, resumed)
+
+
+def redraw(args: argparse.Namespace) -> int:
+    """``--redraw``: publish an existing study's dashboard notes and figures, add no trial."""
+    from near_optuna.dashboard._publish import publish_study
+    from near_optuna.storage._open import display_url
+
+    url = args.storage or os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
+    with user_input({"url": "--storage"}):
+        storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=args.study_name, storage=storage)
+    except KeyError as err:
+        raise UsageError(
+            f"`--redraw` needs an existing study, but {display_url(url)!r} has no study "
+            f"{args.study_name!r}."
+        ) from err
+    figures = publish_study(study)
+    print(
+        f"Redrew study {args.study_name!r}: the study note and {len(figures)} figures "
+        f"({', '.join(figures) or 'none'}). Open the dashboard: optuna-dashboard "
+        f"{display_url(url)}"
+    )
+    return 0
 
 
 def open_study(
@@ -167,7 +217,7 @@ def open_study(
             storage=storage,
             directions=directions,
             load_if_exists=True,
-            sampler=make_sampler(args.sampler, args.seed),
+            sampler=choose_sampler(args, objective.space, args.seed),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -183,7 +233,9 @@ def open_study(
     # Resumed runs and extra workers must not replay the first run's sampler draws.
     seed = resumed_seed(args.seed, len(existing.trials))
     return optuna.load_study(
-        study_name=args.study_name, storage=storage, sampler=make_sampler(args.sampler, seed)
+        study_name=args.study_name,
+        storage=storage,
+        sampler=choose_sampler(args, objective.space, seed),
     )
 
 
@@ -208,6 +260,8 @@ def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
     def cleanup() -> list[int]:
         return fail_abandoned_trials(study, grace=2 * args.heartbeat)
 
+    if prepared.resumed is not None and not args.quiet:
+        print(f"Resuming study {study.study_name!r} ({prepared.resumed} trials so far).")
     failed = cleanup()
     if failed and not args.quiet:
         print(f"Marked FAIL: trial(s) {sorted(failed)}, whose worker died.")
@@ -216,6 +270,12 @@ def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
         callbacks.append(optuna.study.MaxTrialsCallback(budget, states=FINISHED))
         if len(study.get_trials(deepcopy=False, states=FINISHED)) >= budget:
             return
+    if isinstance(study.sampler, optuna.samplers.GridSampler) and not args.quiet:
+        size = prepared.objective.space.size
+        print(f"Enumerating all {size} configurations: the search space fits in the budget.")
+    if prepared.objective.prune_oversized:  # the one-off layer sizing, with its own bar
+        with progress_bar("sizing layers", quiet=args.quiet) as progress:
+            prepared.objective.saturation_widths(study, progress=progress)
     # Surplus claims beyond the budget end as FAIL (caught); Optuna would log each at WARNING.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study.optimize(
