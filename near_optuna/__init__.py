@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from near_optuna.study._callback import NearCallback
     from near_optuna.study._gate import NearGate
     from near_optuna.study._objective import NearObjective
+    from near_optuna.study._refine import Candidate, Refinement, refine_study
     from near_optuna.study._space import SearchSpace
 
 # Public name -> the private module that defines it. Imported on first use, so that
@@ -63,6 +64,9 @@ _EXPORTS = {
     "NearCallback": "near_optuna.study._callback",
     "NearGate": "near_optuna.study._gate",
     "NearObjective": "near_optuna.study._objective",
+    "Candidate": "near_optuna.study._refine",
+    "Refinement": "near_optuna.study._refine",
+    "refine_study": "near_optuna.study._refine",
     "NearScore": "near_optuna.measure._score",
     "PowerFit": "near_optuna.numerics._fit",
     "SCORES": "near_optuna.measure._peers",
@@ -91,6 +95,7 @@ __all__ = [
     "DATASETS",
     "INITS",
     "SCORES",
+    "Candidate",
     "Dataset",
     "Evaluation",
     "FitError",
@@ -101,6 +106,7 @@ __all__ = [
     "NearObjective",
     "NearScore",
     "PowerFit",
+    "Refinement",
     "SearchSpace",
     "SignalGuard",
     "SignalStats",
@@ -120,6 +126,7 @@ __all__ = [
     "param_score",
     "plot_layer_size",
     "publish_study",
+    "refine_study",
     "train_and_evaluate",
 ]
 

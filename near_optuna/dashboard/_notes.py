@@ -16,6 +16,7 @@ import optuna
 
 from near_optuna.storage._keys import (
     STUDY_DATA,
+    STUDY_REFINE,
     STUDY_SATURATION,
     STUDY_SCORE_NAME,
     STUDY_SPACE,
@@ -102,6 +103,17 @@ def study_note(study: optuna.Study) -> str:
     """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
     attrs = study.user_attrs
     parts = ["## near_optuna study"]
+    refine = attrs.get(STUDY_REFINE)
+    if refine:
+        found = refine["answer"]
+        origin = "" if found["origin"] == "near" else f", widths {found['origin']}"
+        parts.append(
+            f"**Answer:** {found['widths']} {found['activation']} {found['init']} "
+            f"({refine['n_params']} parameters): the best validation {refine['metric']} "
+            f"({refine['score']:.4f}) of {len(refine['candidates'])} candidates trained with "
+            f"successive halving in the linked study `{refine['study_name']}` "
+            f"({refine['epochs']} epochs); from NEAR rank {found['near_rank']}{origin}."
+        )
     data = attrs.get(STUDY_DATA)
     if data:
         parts.append(

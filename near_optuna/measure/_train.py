@@ -1,10 +1,21 @@
-"""Brief, seeded training: the yardstick every zero-cost claim is checked against."""
+"""Brief, seeded training: the yardstick every zero-cost claim is checked against.
+
+One fixed recipe: Adam (``lr``), mini-batches of ``batch_size`` reshuffled every epoch from a
+generator seeded with ``seed``, no augmentation, no early stopping. The task follows the
+labels: integer labels are classes (cross-entropy; scored by accuracy), floating-point targets
+are regression (mean squared error on one output; scored by R², with the RMSE beside it).
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -13,6 +24,7 @@ from near_optuna.data._datasets import Dataset
 DEFAULT_EPOCHS = 30
 DEFAULT_LR = 1e-3
 DEFAULT_BATCH_SIZE = 64
+Metric: TypeAlias = Literal["accuracy", "r2"]
 
 
 @dataclass(frozen=True)
@@ -20,16 +32,111 @@ class TrainResult:
     """Outcome of :func:`train_and_evaluate`.
 
     Attributes:
-        accuracy: Test accuracy in [0, 1] after the last epoch.
-        train_loss: Mean cross-entropy over the last epoch (``inf`` if it diverged).
+        score: The held-out score after the last epoch: accuracy in [0, 1] for classes, R²
+            (at most 1, higher is better) for a regression target.
+        train_loss: Mean training loss over the last epoch (``inf`` if it diverged).
         epochs: Epochs run.
         seconds: Wall time of the training and the evaluation.
+        metric: ``"accuracy"`` or ``"r2"``.
+        rmse: Root mean squared error of a regression (``None`` for classes).
     """
 
-    accuracy: float
+    score: float
     train_loss: float
     epochs: int
     seconds: float
+    metric: Metric = "accuracy"
+    rmse: float | None = None
+
+    @property
+    def accuracy(self) -> float:
+        """The accuracy of a classifier (``nan`` for a regression: see ``score``)."""
+        return self.score if self.metric == "accuracy" else math.nan
+
+
+def is_regression(labels: npt.NDArray[np.generic]) -> bool:
+    """Floating-point targets are regression; integer labels are classes.
+
+    Example:
+        >>> is_regression(np.array([0.5, 1.5])), is_regression(np.array([0, 1]))
+        (True, False)
+    """
+    return bool(np.issubdtype(labels.dtype, np.floating))
+
+
+def train_epochs(
+    model: nn.Module,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.generic],
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    lr: float = DEFAULT_LR,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Iterator[float]:
+    """Train ``model`` in place, one epoch per step; yields each epoch's mean training loss.
+
+    Stops early (after yielding ``inf``) when the loss diverges.
+
+    Raises:
+        ValueError: If ``epochs``, ``batch_size`` or ``lr`` is not positive.
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if value <= 0:
+            raise ValueError(f"`{name}` must be > 0, but got {name}={value}.")
+    target = torch.device(device)
+    model.to(target).train()
+    inputs, labels = torch.from_numpy(x).to(target), torch.from_numpy(y).to(target)
+    regression = is_regression(y)
+    loss_fn: nn.Module = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(inputs.shape[0], generator=generator).to(target)
+        total, batches = 0.0, 0
+        for i in range(0, inputs.shape[0], batch_size):
+            idx = order[i : i + batch_size]
+            optimiser.zero_grad(set_to_none=True)
+            output = model(inputs[idx])
+            loss = loss_fn(output.reshape(-1) if regression else output, labels[idx])
+            loss.backward()
+            optimiser.step()
+            total, batches = total + float(loss.detach()), batches + 1
+        mean = total / batches
+        if not math.isfinite(mean):
+            yield math.inf
+            return
+        yield mean
+
+
+def held_out_score(
+    model: nn.Module,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.generic],
+    *,
+    device: str | torch.device = "cpu",
+) -> tuple[float, Metric, float | None]:
+    """``(score, metric, rmse)`` of ``model`` on held-out ``x, y`` (eval mode, no gradients).
+
+    Classes: accuracy, no RMSE. Regression: R² = 1 - SSE / SST (``-inf`` for non-finite
+    predictions; a constant target gives 0 for a perfect fit), and the RMSE.
+    """
+    model.eval()
+    with torch.no_grad():
+        output = model(torch.from_numpy(x).to(device)).cpu().double()
+    if not is_regression(y):
+        predicted = output.argmax(dim=1).numpy()
+        return float((predicted == y).mean()), "accuracy", None
+    prediction = output.reshape(-1).numpy()
+    target = np.asarray(y, dtype=np.float64)
+    if not np.isfinite(prediction).all():
+        return -math.inf, "r2", math.inf
+    sse = float(np.sum((prediction - target) ** 2))
+    sst = float(np.sum((target - target.mean()) ** 2))
+    r2 = 1.0 - sse / sst if sst > 0 else (0.0 if sse == 0 else -math.inf)
+    return r2, "r2", math.sqrt(sse / len(target))
 
 
 def train_and_evaluate(
@@ -42,12 +149,11 @@ def train_and_evaluate(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> TrainResult:
-    """Train ``model`` in place with Adam and cross-entropy, then measure test accuracy.
+    """Train ``model`` in place with the fixed recipe, then score it on the test split.
 
-    The recipe is fixed and documented so that scores are compared against one yardstick:
-    Adam (``lr``), mini-batches of ``batch_size`` reshuffled every epoch from a generator
-    seeded with ``seed``, ``epochs`` passes over the training split, no augmentation, no early
-    stopping. A diverging run (non-finite loss) stops early and keeps its accuracy.
+    Classification (integer labels): cross-entropy, scored by accuracy. Regression
+    (floating-point targets, one output): mean squared error, scored by R² and RMSE. A
+    diverging run (non-finite loss) stops early and keeps its score.
 
     Raises:
         ValueError: If ``epochs``, ``batch_size`` or ``lr`` is not positive.
@@ -60,47 +166,19 @@ def train_and_evaluate(
         >>> train_and_evaluate(model, data, epochs=20).accuracy > 0.8
         True
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
-        if value <= 0:
-            raise ValueError(f"`{name}` must be > 0, but got {name}={value}.")
     start = time.perf_counter()
-    target = torch.device(device)
-    model.to(target).train()
-    x = torch.from_numpy(data.x_train).to(target)
-    y = torch.from_numpy(data.y_train).to(target)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
-    last_loss, done = float("inf"), 0
-    for _ in range(epochs):
-        order = torch.randperm(x.shape[0], generator=generator).to(target)
-        total, batches = 0.0, 0
-        for i in range(0, x.shape[0], batch_size):
-            idx = order[i : i + batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
-            loss.backward()
-            optimiser.step()
-            total, batches = total + float(loss.detach()), batches + 1
-        done += 1
-        last_loss = total / batches
-        if not torch.isfinite(torch.tensor(last_loss)):
-            last_loss = float("inf")
-            break
-    return TrainResult(
-        accuracy_on_test_split(model, data, device=target),
-        last_loss,
-        done,
-        time.perf_counter() - start,
+    losses = list(
+        train_epochs(
+            model,
+            data.x_train,
+            data.y_train,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+        )
     )
-
-
-def accuracy_on_test_split(
-    model: nn.Module, data: Dataset, *, device: str | torch.device = "cpu"
-) -> float:
-    """Test accuracy of ``model`` on ``data`` (eval mode, no gradients)."""
-    model.eval()
-    with torch.no_grad():
-        logits = model(torch.from_numpy(data.x_test).to(device))
-    predicted = logits.argmax(dim=1).cpu()
-    return float((predicted == torch.from_numpy(data.y_test)).double().mean())
+    score, metric, rmse = held_out_score(model, data.x_test, data.y_test, device=device)
+    seconds = time.perf_counter() - start
+    return TrainResult(score, losses[-1], len(losses), seconds, metric, rmse)

@@ -25,6 +25,9 @@ Trial user attributes, written while the trial runs (by ``NearObjective`` or ``N
 ``near:worker``                 ``host:pid`` of the worker that ran the trial
 ``near:surplus``                ``true`` on a trial failed because the study's budget was
                                 reached before it could run
+``near:candidate``              on a refinement trial: the configuration it trains
+                                (``widths``, ``activation``, ``init``, ``origin``,
+                                ``near_rank``, ``near_trial``)
 ==============================  ===========================================================
 
 Study user attributes:
@@ -40,6 +43,8 @@ Study user attributes:
                                 correlation, the score's pick against the best trained
 ``near:evidence``               ``NearCallback``'s evidence (see ``NearEvidence``)
 ``near:stopped``                why ``NearCallback`` stopped the study
+``near:refine``                 the refinement's answer and its evidence (linked study,
+                                candidates, trainings, epochs, seconds)
 ==============================  ===========================================================
 """
 
@@ -57,6 +62,7 @@ TRIAL_PRUNED = "near:pruned"
 TRIAL_MAX_PARAMS = "near:max_params_violation"
 TRIAL_WORKER = "near:worker"
 TRIAL_SURPLUS = "near:surplus"
+TRIAL_CANDIDATE = "near:candidate"
 
 # Study attributes.
 STUDY_SPACE = "near:search_space"
@@ -67,3 +73,4 @@ STUDY_SATURATION = "near:saturation"
 STUDY_VALIDATION = "near:validation"
 STUDY_EVIDENCE = "near:evidence"
 STUDY_STOPPED = "near:stopped"
+STUDY_REFINE = "near:refine"

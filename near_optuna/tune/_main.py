@@ -16,6 +16,7 @@ from near_optuna.tune._errors import PROG, UsageError
 from near_optuna.tune._parser import parse_arguments
 
 if TYPE_CHECKING:
+    from near_optuna.study._refine import Refinement
     from near_optuna.study._training_check import TrainingCheck
     from near_optuna.tune._run import Prepared
 
@@ -49,8 +50,11 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
                 )
         except ValueError as err:  # no completed trial to train: say so, report the rest
             print(f"{PROG}: warning: `--validate` skipped: {err}", file=sys.stderr)
+    refinement = None
+    if args.refine is not None:
+        refinement = refine(args, prepared)
     figures = publish_study(study)
-    info = summary(study, display_url(prepared.url), report)
+    info = summary(study, display_url(prepared.url), report, refinement)
     info["dashboard_figures"] = figures
     print_report(info, args.score, quiet=args.quiet, pareto=args.multi_objective)
     if report is not None and not args.quiet:
@@ -59,6 +63,32 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
         text = json.dumps(plain_json(info), indent=2, allow_nan=False)
         Path(args.json).write_text(text + "\n")
     return 0
+
+
+def refine(args: argparse.Namespace, prepared: Prepared) -> Refinement | None:
+    """``--refine K``: train the best configurations; ``None`` with a warning if none exist."""
+    from near_optuna.study._refine import refine_candidates, refine_study
+    from near_optuna.tune._progress import progress_bar
+
+    study = prepared.study
+    try:
+        candidates = refine_candidates(study, args.refine)
+    except ValueError as err:
+        print(f"{PROG}: warning: `--refine` skipped: {err}", file=sys.stderr)
+        return None
+    near = sum(c.origin == "near" for c in candidates)
+    if near < args.refine and not args.quiet:
+        print(f"--refine {args.refine}: the study has {near} distinct configurations; using them.")
+    with progress_bar("refining (training)", quiet=args.quiet) as progress:
+        return refine_study(
+            study,
+            prepared.data,
+            args.refine,
+            epochs=args.refine_epochs,
+            seed=args.seed,
+            device=args.device,
+            progress=progress,
+        )
 
 
 def _usage_error(args: argparse.Namespace, err: Exception) -> int:

@@ -24,6 +24,7 @@ DEFAULT_STUDY = "near_optuna"
 DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
 DEFAULT_TRIALS = 50
 DEFAULT_HEARTBEAT = 10
+DEFAULT_REFINE_EPOCHS = 30
 SAMPLERS = ("tpe", "random", "gp", "nsga2")
 DESCRIPTION = """An Optuna study that scores MLPs with NEAR instead of training them.
 
@@ -159,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="K",
         help="afterwards, train the K best and K random configurations and report (0: off)",
+    )
+    o.add_argument(
+        "--refine",
+        type=int,
+        default=None,
+        metavar="K",
+        help="afterwards, train the K best distinct configurations (and wider variants of the "
+        "best) with successive halving on validation data; the best validated one is the answer",
+    )
+    o.add_argument(
+        "--refine-epochs",
+        type=int,
+        default=DEFAULT_REFINE_EPOCHS,
+        metavar="E",
+        help="the most epochs a --refine candidate trains",
     )
     o.add_argument(
         "--redraw",

@@ -14,6 +14,7 @@ from near_optuna.storage._keys import (
     TRIAL_N_PARAMS,
     TRIAL_WIDTHS,
 )
+from near_optuna.study._refine import Refinement
 from near_optuna.study._training_check import TrainingCheck
 
 
@@ -37,7 +38,32 @@ def best_configs(study: optuna.Study, count: int = 5) -> list[dict[str, Any]]:
     return [_config(t) for t in sorted(done, key=lambda t: t.values[0], reverse=True)[:count]]
 
 
-def summary(study: optuna.Study, url: str, report: TrainingCheck | None) -> dict[str, Any]:
+def answer(best: dict[str, Any] | None, refinement: Refinement | None) -> dict[str, Any] | None:
+    """The configuration to use: the refinement's, else the NEAR best."""
+    if refinement is None:
+        if best is None:
+            return None
+        keys = ("widths", "activation", "init", "n_params")
+        return {k: best[k] for k in keys} | {"near_rank": 1, "chosen_by": "near"}
+    chosen = refinement.answer
+    return {
+        "widths": list(chosen.widths),
+        "activation": chosen.activation,
+        "init": chosen.init,
+        "n_params": refinement.n_params,
+        f"val_{'accuracy' if refinement.metric == 'accuracy' else 'r2'}": refinement.score,
+        "near_rank": chosen.near_rank,
+        "origin": chosen.origin,
+        "chosen_by": "refine",
+    }
+
+
+def summary(
+    study: optuna.Study,
+    url: str,
+    report: TrainingCheck | None,
+    refinement: Refinement | None = None,
+) -> dict[str, Any]:
     """The ``--json`` summary (its keys are listed in ``near_optuna.tune``'s docstring)."""
     trials = study.get_trials(deepcopy=False)
     best = best_configs(study, count=10)
@@ -50,9 +76,32 @@ def summary(study: optuna.Study, url: str, report: TrainingCheck | None) -> dict
         "top": best,
         "saturation_widths": study.user_attrs.get(STUDY_SATURATION, {}).get("widths"),
     }
+    data["answer"] = answer(data["best"], refinement)
     if report is not None:
         data["validation"] = report.to_dict()
+    if refinement is not None:
+        data["refine"] = {
+            k: v for k, v in refinement.to_dict().items() if k not in ("answer", "score")
+        }
     return data
+
+
+def answer_line(info: dict[str, Any]) -> str:
+    """How the answer was chosen, in one line."""
+    found = info["answer"]
+    config = (
+        f"{found['widths']} {found['activation']} {found['init']} ({found['n_params']} params)"
+    )
+    if found["chosen_by"] == "near":
+        return f"Answer (the NEAR best, not trained): {config}"
+    metric = "accuracy" if "val_accuracy" in found else "r2"
+    refine = info["refine"]
+    origin = "" if found["origin"] == "near" else f", widths {found['origin']}"
+    return (
+        f"Answer (--refine: best validation {metric} {found[f'val_{metric}']:.4f} of "
+        f"{len(refine['candidates'])} candidates, {refine['epochs']} epochs in "
+        f"{refine['seconds']:.0f} s): {config}, from NEAR rank {found['near_rank']}{origin}"
+    )
 
 
 def quiet_line(info: dict[str, Any], score: str) -> str:
@@ -62,6 +111,8 @@ def quiet_line(info: dict[str, Any], score: str) -> str:
     best = info["best"]
     if best is None:
         return f"{head}; no completed trial yet."
+    if info.get("refine") is not None:
+        return f"{head}; {answer_line(info)}"
     validation = info.get("validation")
     checked = ""
     if validation is not None:
@@ -86,6 +137,8 @@ def print_report(info: dict[str, Any], score: str, *, quiet: bool, pareto: bool)
         f"\nStudy {info['study_name']!r} in {info['storage']}: {info['n_trials']} trials "
         f"({states})"
     )
+    if info.get("answer") is not None:
+        print(answer_line(info))
     if not info["top"]:
         print("No completed trial yet.")
     else:

@@ -18,6 +18,7 @@ import torch
 from near_optuna.data._datasets import Dataset, load_dataset
 from near_optuna.data._files import load_file
 from near_optuna.data._names import DEFAULT_DATASET
+from near_optuna.data._split import validation_split
 from near_optuna.measure._inputs import check_device
 from near_optuna.storage._keys import STUDY_DATA, STUDY_SCORE_NAME, STUDY_SETTINGS, STUDY_SPACE
 from near_optuna.storage._open import StorageError, open_storage
@@ -97,6 +98,8 @@ def check_numbers(args: argparse.Namespace) -> None:
         ("--heartbeat", args.heartbeat, 1),
         ("--validate", args.validate, 0),
         ("--repetitions", args.repetitions, 1),
+        ("--refine", args.refine, 1),
+        ("--refine-epochs", args.refine_epochs, 1),
     ):
         if value is not None and (value < low or (flag == "--n-jobs" and value == 0)):
             raise UsageError(f"`{flag}` must be >= {low}, but got {value}.")
@@ -106,6 +109,8 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(
             f"`--max-width` must be >= `--min-width` ({args.min_width}), but got {args.max_width}."
         )
+    if args.refine is not None and args.multi_objective:
+        raise UsageError("`--refine` picks one answer: it does not go with `--multi-objective`.")
     if args.json is not None and not Path(args.json).parent.is_dir():
         raise UsageError(f"`--json` folder does not exist: {str(Path(args.json).parent)!r}.")
 
@@ -152,6 +157,9 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """Everything that can fail on bad input, before any trial is stored."""
     check_numbers(args)
     data = load_data(args)
+    if args.refine is not None:  # a dataset too small for a validation split: say so now
+        with user_input({}):
+            validation_split(data, seed=args.seed)
     objective = build_objective(args, data)
     url = args.storage or os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
     with user_input({"url": "--storage"}):
