@@ -41,9 +41,10 @@ def test_trains_the_best_and_random_others_once_each(study):
     assert groups[:2] == [(0, "top"), (2, "top")], "the repeat of trial 0 is not trained again"
     assert [g for _, g in groups[2:]] == ["random", "random"]
     assert {t for t, _ in groups[2:]} <= {3, 4, 5}
-    assert report.pick_accuracy == report.trials[0].accuracy
-    assert report.best_accuracy == max(t.accuracy for t in report.trials)
-    assert all(0.0 <= t.accuracy <= 1.0 for t in report.trials)
+    assert report.pick_trained == report.trials[0].trained
+    assert report.best_trained == max(t.trained for t in report.trials)
+    assert all(0.0 <= t.trained <= 1.0 for t in report.trials)
+    assert report.metric == "accuracy"
     stored = optuna.load_study(study_name=study.study_name, storage=study._storage)
     assert stored.user_attrs["near:validation"]["k"] == 2
     assert len(stored.user_attrs["near:validation"]["trials"]) == 4
@@ -61,8 +62,8 @@ def test_spearman_and_pick_follow_the_trained_order(study, monkeypatch, sign, ex
     monkeypatch.setattr(training_check, "train_and_evaluate", fake_training(accuracy))
     report = check_with_training(study, load_dataset("wine"), 2)
     assert report.spearman == pytest.approx(expected_rho)
-    assert report.pick_accuracy == accuracy[8]
-    assert report.best_accuracy == max(accuracy[t.widths[0]] for t in report.trials)
+    assert report.pick_trained == accuracy[8]
+    assert report.best_trained == max(accuracy[t.widths[0]] for t in report.trials)
 
 
 def test_equal_accuracies_give_no_spearman(study, monkeypatch):

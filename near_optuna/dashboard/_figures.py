@@ -142,7 +142,7 @@ def plot_score_vs_width(study: optuna.Study) -> Any:
 
 
 def plot_validation(report: dict[str, Any]) -> Any:
-    """Score against trained accuracy for the configurations ``--validate`` trained."""
+    """Score against the trained result for the configurations ``--validate`` trained."""
     go = _plotly()
     figure = go.Figure()
     for group in ("top", "random"):
@@ -150,7 +150,7 @@ def plot_validation(report: dict[str, Any]) -> Any:
         figure.add_trace(
             go.Scatter(
                 x=[r["value"] for r in rows],
-                y=[r["accuracy"] for r in rows],
+                y=[r["trained"] for r in rows],
                 mode="markers",
                 name=f"{group} scored",
                 text=[
@@ -160,10 +160,11 @@ def plot_validation(report: dict[str, Any]) -> Any:
             )
         )
     rho = "n/a" if report["spearman"] is None else f"{report['spearman']:.3f}"
+    metric = "R²" if report.get("metric") == "r2" else "accuracy"
     figure.update_layout(
-        title=f"Score against trained accuracy (Spearman {rho})",
+        title=f"Score against trained {metric} (Spearman {rho})",
         xaxis={"title": "score"},
-        yaxis={"title": f"test accuracy after {report['epochs']} epochs"},
+        yaxis={"title": f"test {metric} after {report['epochs']} epochs"},
     )
     return figure
 

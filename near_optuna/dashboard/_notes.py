@@ -138,11 +138,12 @@ def study_note(study: optuna.Study) -> str:
     validation = attrs.get(STUDY_VALIDATION)
     if validation:
         rho = validation["spearman"]
+        metric = "R²" if validation.get("metric") == "r2" else "accuracy"
         parts.append(
             f"**Validation** ({len(validation['trials'])} configurations trained for "
-            f"{validation['epochs']} epochs): Spearman(score, accuracy) = "
+            f"{validation['epochs']} epochs): Spearman(score, {metric}) = "
             f"{'n/a' if rho is None else f'{rho:.3f}'}; the score's pick reached "
-            f"{validation['pick_accuracy']:.4f}, the best trained "
-            f"{validation['best_accuracy']:.4f}."
+            f"{validation['pick_trained']:.4f}, the best trained "
+            f"{validation['best_trained']:.4f}."
         )
     return "\n\n".join(parts)

@@ -1,4 +1,4 @@
-"""The training check (``--validate``): does a finished study's score rank trained accuracy?"""
+"""The training check (``--validate``): does a finished study's score rank trained results?"""
 
 from __future__ import annotations
 
@@ -11,17 +11,20 @@ from scipy.stats import spearmanr
 
 from near_optuna.data._datasets import Dataset
 from near_optuna.measure._mlp import build_mlp
-from near_optuna.measure._train import DEFAULT_EPOCHS, train_and_evaluate
+from near_optuna.measure._train import DEFAULT_EPOCHS, is_regression, train_and_evaluate
 from near_optuna.storage._keys import STUDY_VALIDATION, TRIAL_ACTIVATION, TRIAL_INIT, TRIAL_WIDTHS
 
 
 @dataclass(frozen=True)
 class TrainedConfig:
-    """One trained configuration: its trial, score, trained test accuracy and why it was chosen."""
+    """One trained configuration: its trial, score, trained test result and why it was chosen.
+
+    ``trained`` is the test accuracy, or the test R² for a regression (see ``metric``).
+    """
 
     trial: int
     value: float
-    accuracy: float
+    trained: float
     group: str
     widths: list[int]
     activation: str
@@ -30,23 +33,25 @@ class TrainedConfig:
 
 @dataclass(frozen=True)
 class TrainingCheck:
-    """How well a study's score ranked the trained accuracy of some of its configurations.
+    """How well a study's score ranked the trained results of some of its configurations.
 
     Attributes:
         k: Top-scored configurations trained (and as many random others).
         epochs: Training epochs per configuration (the fixed recipe of ``train_and_evaluate``).
         trials: The trained configurations.
-        spearman: Spearman rho between score and accuracy (``None`` for fewer than 3).
-        pick_accuracy: Trained accuracy of the configuration the score ranks first.
-        best_accuracy: The best trained accuracy among those trained.
+        spearman: Spearman rho between score and trained result (``None`` for fewer than 3).
+        pick_trained: Trained result of the configuration the score ranks first.
+        best_trained: The best trained result among those trained.
+        metric: ``"accuracy"`` (classes) or ``"r2"`` (a regression target).
     """
 
     k: int
     epochs: int
     trials: tuple[TrainedConfig, ...]
     spearman: float | None
-    pick_accuracy: float
-    best_accuracy: float
+    pick_trained: float
+    best_trained: float
+    metric: str = "accuracy"
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON types, for the study's user attributes."""
@@ -106,6 +111,8 @@ def check_with_training(
     top, rest = ranked[:k], ranked[k:]
     rng = np.random.default_rng(seed)
     chosen = [rest[i] for i in sorted(rng.choice(len(rest), min(k, len(rest)), replace=False))]
+    regression = is_regression(data.y_train)
+    metric = "r2" if regression else "accuracy"
     rows = []
     for i, (trial, group) in enumerate(
         [(t, "top") for t in top] + [(t, "random") for t in chosen]
@@ -114,7 +121,7 @@ def check_with_training(
         model = build_mlp(
             data.in_features,
             attrs[TRIAL_WIDTHS],
-            data.n_classes,
+            1 if regression else data.n_classes,
             activation=attrs[TRIAL_ACTIVATION],
             init=attrs[TRIAL_INIT],
             seed=seed,
@@ -124,7 +131,7 @@ def check_with_training(
             TrainedConfig(
                 trial.number,
                 _score(trial),
-                result.accuracy,
+                result.score,
                 group,
                 list(attrs[TRIAL_WIDTHS]),
                 attrs[TRIAL_ACTIVATION],
@@ -134,10 +141,16 @@ def check_with_training(
         if progress is not None:
             progress(i + 1, len(top) + len(chosen))
     rho = None
-    if len(rows) >= 3 and len({r.value for r in rows}) > 1 and len({r.accuracy for r in rows}) > 1:
-        rho = float(spearmanr([r.value for r in rows], [r.accuracy for r in rows]).statistic)
+    if len(rows) >= 3 and len({r.value for r in rows}) > 1 and len({r.trained for r in rows}) > 1:
+        rho = float(spearmanr([r.value for r in rows], [r.trained for r in rows]).statistic)
     report = TrainingCheck(
-        k, epochs, tuple(rows), rho, rows[0].accuracy, max(r.accuracy for r in rows)
+        k,
+        epochs,
+        tuple(rows),
+        rho,
+        rows[0].trained,
+        max(r.trained for r in rows),
+        metric,
     )
     study.set_user_attr(STUDY_VALIDATION, report.to_dict())
     return report

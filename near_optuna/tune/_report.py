@@ -158,15 +158,16 @@ def print_report(info: dict[str, Any], score: str, *, quiet: bool, pareto: bool)
 def print_validation(report: TrainingCheck) -> None:
     """The ``--validate`` table and its verdict."""
     print(f"\nValidation: {len(report.trials)} configurations trained for {report.epochs} epochs")
-    print(f"{'trial':>6} {'group':<7}{'score':>9} {'accuracy':>9}  widths / activation / init")
+    metric = "R²" if report.metric == "r2" else "accuracy"
+    print(f"{'trial':>6} {'group':<7}{'score':>9} {metric:>9}  widths / activation / init")
     for r in report.trials:
         print(
-            f"{r.trial:>6} {r.group:<7}{r.value:>9.2f} {r.accuracy:>9.4f}  "
+            f"{r.trial:>6} {r.group:<7}{r.value:>9.2f} {r.trained:>9.4f}  "
             f"{r.widths} {r.activation} {r.init}"
         )
     rho = "n/a" if report.spearman is None else f"{report.spearman:.3f}"
     print(
-        f"Spearman(score, accuracy) = {rho}; the score's pick reached {report.pick_accuracy:.4f}"
-        f", the best trained {report.best_accuracy:.4f} "
-        f"({100 * (report.best_accuracy - report.pick_accuracy):.2f} points apart)"
+        f"Spearman(score, {metric}) = {rho}; the score's pick reached {report.pick_trained:.4f}"
+        f", the best trained {report.best_trained:.4f} "
+        f"({100 * (report.best_trained - report.pick_trained):.2f} points apart)"
     )
