@@ -389,3 +389,17 @@ def test_redraw_publishes_an_existing_study_without_trials(tmp_path):
     assert len(trials(storage)) == 3
     missing = cli("--storage", storage, "--study-name", "nope", "--redraw", cwd=tmp_path)
     assert "`--redraw` needs an existing study" in one_line_error(missing)
+
+
+def test_a_bug_is_an_unexpected_failure_not_a_usage_error(tmp_path, monkeypatch, capsys):
+    # Only the user's input makes exit code 2; a ValueError from the project's own code is a
+    # failure (exit 1), even though it is a ValueError.
+    import near_optuna.tune._run as run_module
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("an internal invariant broke")
+
+    monkeypatch.setattr(run_module, "optimise", broken)
+    code = main(["--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", *FAST])
+    assert code == 1
+    assert "unexpected failure: ValueError: an internal invariant broke" in capsys.readouterr().err
