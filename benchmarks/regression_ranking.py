@@ -40,10 +40,8 @@ def configs(count: int, seed: int) -> list[tuple[list[int], str, str]]:
     drawn = []
     for _ in range(count):
         depth = int(rng.integers(1, 4))
-        widths = [int(round(np.exp(rng.uniform(np.log(8), np.log(512))))) for _ in range(depth)]
-        drawn.append(
-            (widths, str(rng.choice(DEFAULT_ACTIVATIONS)), str(rng.choice(INIT_NAMES)))
-        )
+        widths = [round(float(np.exp(rng.uniform(np.log(8), np.log(512))))) for _ in range(depth)]
+        drawn.append((widths, str(rng.choice(DEFAULT_ACTIVATIONS)), str(rng.choice(INIT_NAMES))))
     return drawn
 
 
