@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
     if args.validate:
         try:
             report = check_with_training(
-                study, prepared.data, args.validate, seed=args.seed, device=args.device
+                study, prepared.data, args.validate, seed=prepared.seed, device=args.device
             )
         except ValueError as err:  # no completed trial to train: say so, report the rest
             print(f"{PROG}: warning: `--validate` skipped: {err}", file=sys.stderr)
