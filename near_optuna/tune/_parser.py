@@ -61,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop once the study holds this many finished trials (all workers)",
     )
     g.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="a new study's scoring seed (data split, initialisations); later workers and "
+        "resumes score with the study's, and this seeds only their sampler",
+    )
     g.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     g.add_argument("--n-jobs", type=int, default=1, help="threads of this worker")
     g.add_argument("--device", default="cpu", help="torch device of the forward passes")
