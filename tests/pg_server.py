@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -40,6 +41,24 @@ def _run(command: list[str]) -> None:
     subprocess.run(_as_postgres(command), check=True, capture_output=True, timeout=120)
 
 
+def create_database(port: int) -> str:
+    """A new, empty database on the server at ``port``; returns its name."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    _psql(port, f"CREATE DATABASE {name}")
+    return name
+
+
+def drop_database(port: int, name: str) -> None:
+    """Drop database ``name``, closing whatever connections are left."""
+    _psql(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _psql(port: int, statement: str) -> None:
+    psql = find("psql")
+    assert psql is not None, "postgres_server() found psql"
+    _run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement])
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[tuple[str, int]]:
     """Start a cluster; yield ``(url of database 'near' as superuser, port)``; remove it."""
@@ -61,9 +80,8 @@ def postgres_server() -> Iterator[tuple[str, int]]:
             fh.write(f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n{rules}")
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
         _run([pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-o", options, "-w", "start"])
-        sql = f"CREATE DATABASE near; CREATE USER {PASSWORD_USER} PASSWORD '{PASSWORD}';"
-        for statement in sql.split("; "):
-            _run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement])
+        _psql(port, "CREATE DATABASE near")
+        _psql(port, f"CREATE USER {PASSWORD_USER} PASSWORD '{PASSWORD}'")
         yield f"postgresql://postgres@127.0.0.1:{port}/near", port
     finally:
         with contextlib.suppress(subprocess.SubprocessError, OSError):

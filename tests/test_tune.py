@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pytest
 
+from near_optuna.storage._open import open_storage
 from near_optuna.tune import main
 
 FAST = ["--max-width", "32", "--repetitions", "1", "-q"]
@@ -116,12 +117,20 @@ def test_a_resumed_run_proposes_new_configurations(tmp_path):
     assert params[4:] != params[:4], "the second run replayed the first run's draws"
 
 
-def test_changed_settings_on_resume_are_refused(tmp_path, capsys):
+def test_changed_settings_on_resume_are_refused_by_name(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["--storage", storage, "--n-trials", "2", *FAST]) == 0
-    assert main(["--storage", storage, "--n-trials", "2", "--seed", "1", *FAST]) == 2
-    assert "was created with another settings" in capsys.readouterr().err
-    assert len(trials(storage)) == 2
+    assert main(["--storage", storage, "--n-trials", "2", "--seed", "1", *FAST]) == 0
+    capsys.readouterr()
+    changed = ["--repetitions", "2", "--no-guard", "--seed", "5"]
+    assert main(["--storage", storage, "--n-trials", "2", *FAST, *changed]) == 2
+    error = capsys.readouterr().err
+    assert "`--repetitions` is 1 in the study, 2 now" in error
+    assert "`--no-guard` was not given for the study and is given now" in error
+    assert "scored alike" in error, "the message says why they must match"
+    assert "seed" not in error, "only the differing keys are named"
+    assert "{" not in error, "no whole dictionaries"
+    assert len(trials(storage)) == 4
 
 
 def test_validate_without_completed_trials_warns_and_reports(tmp_path, capsys):
@@ -251,6 +260,38 @@ def test_user_data_files(tmp_path):
         assert data["classes"] == 3
 
 
+def wine_csv(path: Path, noise: float = 0.0) -> Path:
+    from sklearn.datasets import load_wine
+
+    data = load_wine()
+    x = data.data + np.random.default_rng(0).normal(scale=noise, size=data.data.shape)
+    header = ",".join(f"c{i}" for i in range(x.shape[1])) + ",label"
+    rows = [
+        ",".join(map(str, row.tolist())) + f",{y}" for row, y in zip(x, data.target, strict=True)
+    ]
+    path.parent.mkdir(exist_ok=True)
+    return write_csv(path, [header, *rows])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_other_data_under_the_same_name_is_refused_by_its_values(tmp_path, kind):
+    file = tmp_path / ("s.db" if kind == "sqlite" else "s.log")
+    storage = f"{kind}:///{file}"
+    run = ["--storage", storage, "--target", "label", "--n-trials", "2", *FAST]
+    first = cli(*run, "--data", str(wine_csv(tmp_path / "a" / "wine.csv")), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    snapshot = file.read_bytes()
+    other = wine_csv(tmp_path / "b" / "wine.csv", noise=0.1)  # same name, columns and shape
+    line = one_line_error(cli(*run, "--data", str(other), cwd=tmp_path))
+    assert "was created with other data: the data's values hash to" in line, line
+    assert file.read_bytes() == snapshot, "the stored study changed"
+    renamed = wine_csv(tmp_path / "c" / "renamed.csv")  # the same values under another name
+    again = cli(*run, "--data", str(renamed), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="near_optuna", storage=open_storage(storage))
+    assert len(study.trials) == 4
+
+
 @pytest.fixture
 def populated(tmp_path) -> tuple[str, Path]:
     """A study with 3 trials whose database must survive every bad command below."""
@@ -268,7 +309,7 @@ BAD = [
     (["--min-width", "64", "--max-width", "32"], "`--max-width` must be >= `--min-width` (64)"),
     (["--storage", "nodb://what"], "`--storage` is not a database URL Optuna accepts"),
     (["--storage", "sqlite:///{dir}/notes.txt"], "could not be opened: file is not a database"),
-    (["--max-depth", "2"], "was created with another search_space"),
+    (["--max-depth", "2"], "`--max-depth` is 3 in the study, 2 now (the sampler learns one"),
     (["--n-trials", "0"], "`--n-trials` must be >= 1, but got 0"),
     (["--data", "{dir}/nan.csv", "--dataset", "wine"], "either `--dataset` or `--data`"),
     (["--device", "cuda:7"], "`--device` is 'cuda:7', but CUDA is not available"),

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +14,107 @@ from pg_server import PASSWORD_USER, postgres_server
 
 from near_optuna.storage._keys import TRIAL_WORKER
 from near_optuna.storage._open import open_storage
-from near_optuna.storage._workers import claim, fail_dead_workers
+from near_optuna.storage._workers import claim, fail_dead_workers, fail_orphaned_trials
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
+FAIL = optuna.trial.TrialState.FAIL
 FINISHED = (COMPLETE, optuna.trial.TrialState.PRUNED)
 RUNNING = optuna.trial.TrialState.RUNNING
 BUDGET = 12
+KINDS = ["journal", "sqlite", "postgres"]
+# One configuration only: every trial scores the same network, so every score must be equal
+# whichever worker computed it (the study's scoring seed, not the worker's own --seed).
+ONE_CONFIG = [
+    *("--dataset", "wine", "--max-depth", "1", "--min-width", "16", "--max-width", "16"),
+    *("--activations", "relu", "--inits", "kaiming_normal", "--no-prune-oversized"),
+    *("--repetitions", "1", "--heartbeat", "1", "-q"),
+]
+# Started in step: each process imports everything first, waits at a start line (a file that
+# the test writes once all are ready), then runs the real entry point exactly as
+# `python -m near_optuna.tune ARGS` does (runpy). Plain Popen calls would spread the starts
+# over the seconds that importing torch takes, and the workers would rarely collide.
+IN_STEP = """
+import os, pathlib, runpy, sys, time
+import importlib.util, near_optuna.tune._main, sqlalchemy.dialects.sqlite
+from near_optuna.data._datasets import load_dataset
+load_dataset("wine")  # warm: what the workers do before they open the storage takes no time
+if importlib.util.find_spec("psycopg"):
+    import psycopg
+line = pathlib.Path(sys.argv[1])
+(line / f"ready-{os.getpid()}").touch()
+while not (line / "go").exists():
+    time.sleep(0.005)
+start = float((line / "go").read_text())
+while time.time() < start:
+    pass
+sys.argv = ["near_optuna.tune", *sys.argv[2:]]
+runpy.run_module("near_optuna.tune", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture
+def cpu_burner() -> Iterator[None]:
+    """A process that keeps one core busy beside the test, as on a loaded CI machine."""
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "OPTUNA_STORAGE"}
+
+
+def start_in_step(commands: list[list[str]], cwd: Path) -> list[subprocess.Popen[bytes]]:
+    """Start one `python -m near_optuna.tune` per argument list, all at the same instant."""
+    line = cwd / "start-line"
+    line.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", IN_STEP, str(line), *args],
+            cwd=cwd,
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for args in commands
+    ]
+    deadline = time.time() + 180
+    while len(list(line.glob("ready-*"))) < len(procs) and time.time() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            break  # one died while importing: its exit code tells the test
+        time.sleep(0.05)
+    (line / "go.tmp").write_text(str(time.time() + 0.5))
+    (line / "go.tmp").rename(line / "go")
+    return procs
+
+
+def finish(procs: list[subprocess.Popen[bytes]], timeout: float = 300) -> list[tuple[int, str]]:
+    """Exit codes and stderr of ``procs``; any still running at ``timeout`` is killed."""
+    results = []
+    deadline = time.time() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        results.append((proc.returncode, err))
+    return results
+
+
+def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "postgres":
+        url: str = request.getfixturevalue("empty_postgres")
+        return url
+    if kind == "journal":
+        return f"journal:///{tmp_path / 'study.log'}"
+    return f"sqlite:///{tmp_path / 'study.db'}"
 
 
 def worker(storage: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -37,11 +133,10 @@ def worker(storage: str, cwd: Path) -> subprocess.Popen[bytes]:
         "1",
         "-q",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "OPTUNA_STORAGE"}
     return subprocess.Popen(
         [sys.executable, "-m", "near_optuna.tune", *args],
         cwd=cwd,
-        env=env,
+        env=clean_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -63,13 +158,22 @@ def postgres() -> Iterator[tuple[str, int]]:
         yield server
 
 
-@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgres"])
+@pytest.fixture
+def empty_postgres(postgres) -> Iterator[str]:
+    """A new, empty database on the throwaway server, dropped afterwards."""
+    from pg_server import create_database, drop_database
+
+    name = create_database(postgres[1])
+    try:
+        yield postgres[0].rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        drop_database(postgres[1], name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("cpu_burner")
 def test_three_workers_one_killed_finish_the_exact_budget(tmp_path, kind, request):
-    storages = {
-        "journal": f"journal:///{tmp_path / 'study.log'}",
-        "sqlite": f"sqlite:///{tmp_path / 'study.db'}",
-    }
-    storage = request.getfixturevalue("postgres")[0] if kind == "postgres" else storages[kind]
+    storage = storage_url(kind, tmp_path, request)
     procs = [worker(storage, tmp_path) for _ in range(3)]
     store = open_storage(storage)
     try:
@@ -214,3 +318,171 @@ def test_database_problems_exit_2_with_one_line(tmp_path, postgres, url, message
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert "wrong" not in lines[0], "the password is not shown"
+
+
+def final_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    store = open_storage(storage)
+    try:
+        return load(store).trials
+    finally:
+        close(store)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("cpu_burner")
+def test_six_workers_started_at_once_on_a_new_storage_all_start(tmp_path, kind, request):
+    storage = storage_url(kind, tmp_path, request)
+    budget = ["--storage", storage, "--max-total-trials", str(BUDGET), *ONE_CONFIG]
+    procs = start_in_step([[*budget, "--seed", str(seed)] for seed in range(6)], tmp_path)
+    results = finish(procs)
+    assert [code for code, _ in results] == [0] * 6, results
+    assert not [err for _, err in results if "warning" in err], results
+    store = open_storage(storage)
+    study = load(store)
+    trials, settings = study.trials, study.user_attrs["near:settings"]
+    close(store)
+    states = Counter(t.state.name for t in trials)
+    assert sum(t.state in FINISHED for t in trials) == BUDGET, states
+    assert states["RUNNING"] == 0, states
+    assert len({t.number for t in trials}) == len(trials), "no duplicated trial numbers"
+    assert all(t.user_attrs.get("near:surplus") for t in trials if t.state == FAIL), states
+    # Six --seed values, one scoring seed: the creator's, used by every worker.
+    assert settings["seed"] in range(6)
+    assert len({t.value for t in trials if t.state == COMPLETE}) == 1, "scored alike"
+
+
+# One slow configuration: the first trial runs for many heartbeats while the other worker's
+# trial waits for its place under a budget of 1, with no parameters yet.
+SLOW = [
+    *("--dataset", "digits", "--min-depth", "3", "--max-depth", "3"),
+    *("--min-width", "1024", "--max-width", "1024", "--activations", "relu"),
+    *("--inits", "default", "--no-prune-oversized", "--no-guard", "--repetitions", "6"),
+    *("--heartbeat", "1", "--max-total-trials", "1", "-q"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("cpu_burner")
+def test_a_worker_waiting_for_its_place_is_not_failed_as_an_orphan(tmp_path, kind, request):
+    storage = storage_url(kind, tmp_path, request)
+    procs = start_in_step([["--storage", storage, *SLOW, "--seed", s] for s in "01"], tmp_path)
+    results = finish(procs)
+    assert [code for code, _ in results] == [0, 0], results
+    assert not [err for _, err in results if "warning" in err], results
+    trials = final_trials(storage)
+    assert sum(t.state in FINISHED for t in trials) == 1, [t.state for t in trials]
+    assert not [t for t in trials if t.state == RUNNING]
+    fails = [t for t in trials if t.state == FAIL]
+    assert len(fails) == 1, [(t.number, t.user_attrs) for t in fails]
+    waiting = fails[0]
+    assert waiting.user_attrs.get("near:surplus") is True, waiting.user_attrs
+    assert waiting.datetime_complete is not None
+    assert waiting.datetime_start is not None
+    waited = (waiting.datetime_complete - waiting.datetime_start).total_seconds()
+    assert waited > 2.5, f"the second trial waited only {waited:.1f} s: no race was tested"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "near_optuna.tune", *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_later_seed_seeds_only_that_workers_sampler(tmp_path):
+    first, fresh = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    for storage, seed in ((first, "0"), (first, "7"), (fresh, "7")):
+        result = run_cli(
+            "--storage", storage, *ONE_CONFIG, "--n-trials", "2", "--seed", seed, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+    values = {db: [t.value for t in final_trials(db)] for db in (first, fresh)}
+    assert len(values[first]) == 4
+    assert len(set(values[first])) == 1, "the worker with --seed 7 scored with seed 0"
+    assert values[fresh][0] != values[first][0], "seed 7 scores differently: the test bites"
+    settings = optuna.load_study(study_name="near_optuna", storage=first).user_attrs
+    assert settings["near:settings"]["seed"] == 0
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path):
+    csv = tmp_path / "some.csv"
+    csv.write_text("a,b,y\n1,2,0\n")
+    database = tmp_path / "s.db"
+    optuna.create_study(storage=f"sqlite:///{database}")
+    for path, words in (
+        (csv, "a text file whose first line is 'a,b,y'"),
+        (database, "an SQLite database (open it as sqlite:///"),
+    ):
+        before = path.read_bytes()
+        line = one_line_error(run_cli("--storage", f"journal:///{path.name}", "-q", cwd=tmp_path))
+        assert words in line, line
+        assert "not an Optuna journal file" in line, line
+        assert path.read_bytes() == before
+
+
+def test_mysql_without_its_driver_names_the_package_to_install(tmp_path):
+    line = one_line_error(
+        run_cli("--storage", "mysql://ann:secret@127.0.0.1/db", "-q", cwd=tmp_path)
+    )
+    assert "pip install pymysql" in line, line
+    assert "mysql+pymysql://" in line, line
+    assert "secret" not in line
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
+def test_a_waiting_trial_that_beats_is_no_orphan(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=1)
+    study = optuna.create_study(storage=storage)
+    waiting, orphan = study.ask(), study.ask()  # no parameters, both
+    storage.record_heartbeat(waiting._trial_id)
+    time.sleep(1.2)
+    assert fail_orphaned_trials(study, older_than=1.0) == [orphan.number]
+    assert study.trials[waiting.number].state == RUNNING
+    close(storage)
+
+
+def test_a_trial_of_a_live_local_worker_is_no_orphan(tmp_path):
+    study = optuna.create_study(storage=open_storage(f"journal:///{tmp_path / 's.log'}"))
+    mine, orphan = study.ask(), study.ask()
+    mine.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
+    time.sleep(1.2)
+    assert fail_orphaned_trials(study, older_than=1.0) == [orphan.number]
+    assert study.trials[mine.number].state == RUNNING
+
+
+def test_a_worker_whose_trial_another_one_failed_goes_on(tmp_path, capsys):
+    import argparse
+
+    from near_optuna.tune._run import Prepared, optimise
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, heartbeat=1))
+    other = optuna.load_study(study_name="s", storage=url)
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number in (1, 2):  # another worker fails this trial while it runs
+            other.tell(trial.number, state=FAIL)
+        if trial.number == 2:  # ... and this one writes to it afterwards
+            trial.set_user_attr("near:score", 1.0)
+        return 1.0
+
+    args = argparse.Namespace(
+        n_trials=5, timeout=None, max_total_trials=None, heartbeat=1, quiet=True, n_jobs=1
+    )
+    optimise(args, Prepared(None, objective, study, url, 0))  # type: ignore[arg-type]
+    assert [t.state for t in study.trials] == [COMPLETE, FAIL, FAIL, COMPLETE, COMPLETE]
+    assert "marked a trial of this worker FAIL" in capsys.readouterr().err

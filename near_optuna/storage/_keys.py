@@ -35,8 +35,14 @@ Study user attributes:
 ==============================  ===========================================================
 ``near:search_space``           the :class:`~near_optuna.SearchSpace` as a dict
 ``near:data``                   the data description (name, samples, features, classes)
+``near:data_hash``              SHA-256 of the data's values (training and test features and
+                                labels); a worker or resume with other values is refused
 ``near:score_name``             which score the study optimises (``near``, ``epsilon``, ...)
-``near:settings``               scoring settings that every worker must share
+``near:settings``               scoring settings that every worker must share, and
+                                ``seed``, the scoring seed the study was created with
+                                (initialisations, row draws, data split, saturation estimate;
+                                every worker and resume reuses it); written last, after the
+                                other keys above, by the worker that created the study
 ``near:saturation``             saturation widths per layer position, the tolerance, the
                                 sizing evidence, and the cache key they were computed for
 ``near:validation``             the ``--validate`` report: trained configurations, Spearman
@@ -67,6 +73,7 @@ TRIAL_CANDIDATE = "near:candidate"
 # Study attributes.
 STUDY_SPACE = "near:search_space"
 STUDY_DATA = "near:data"
+STUDY_DATA_HASH = "near:data_hash"
 STUDY_SCORE_NAME = "near:score_name"
 STUDY_SETTINGS = "near:settings"
 STUDY_SATURATION = "near:saturation"

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
                     study,
                     prepared.data,
                     args.validate,
-                    seed=args.seed,
+                    seed=prepared.seed,
                     device=args.device,
                     progress=progress,
                 )
@@ -85,7 +85,7 @@ def refine(args: argparse.Namespace, prepared: Prepared) -> Refinement | None:
             prepared.data,
             args.refine,
             epochs=args.refine_epochs,
-            seed=args.seed,
+            seed=prepared.seed,
             device=args.device,
             progress=progress,
         )

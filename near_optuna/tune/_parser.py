@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds for this worker (no limit)"
     )
     g.add_argument(
-        "--seed", type=int, default=0, help="seed of the sampler, initialisations and data split"
+        "--seed",
+        type=int,
+        default=0,
+        help="a new study's scoring seed (data split, initialisations); later workers and "
+        "resumes score with the study's, and this seeds only their sampler",
     )
     g.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler")
     g.add_argument("--n-jobs", type=int, default=1, help="threads of this worker")

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 import torch
 
@@ -20,20 +19,26 @@ from near_optuna.data._files import load_file
 from near_optuna.data._names import DEFAULT_DATASET
 from near_optuna.data._split import validation_split
 from near_optuna.measure._inputs import check_device
-from near_optuna.storage._keys import STUDY_DATA, STUDY_SCORE_NAME, STUDY_SETTINGS, STUDY_SPACE
-from near_optuna.storage._open import StorageError, open_storage
-from near_optuna.storage._settings import check_study_settings
-from near_optuna.storage._workers import FINISHED, BudgetReached, budgeted, fail_abandoned_trials
+from near_optuna.storage._open import open_storage
+from near_optuna.storage._settings import stored_seed, wait_for_settings
+from near_optuna.storage._workers import (
+    FINISHED,
+    BudgetReached,
+    budgeted,
+    fail_abandoned_trials,
+    optimize_worker,
+)
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
-from near_optuna.tune._errors import UsageError, user_input
+from near_optuna.tune._errors import PROG, UsageError, user_input
 from near_optuna.tune._parser import DEFAULT_STORAGE, DEFAULT_TRIALS
 from near_optuna.tune._progress import progress_bar
+from near_optuna.tune._study import check_settings, name_metrics, open_study, shared_settings
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A checked run: its data, objective, open study and storage URL.
+    """A checked run: its data, objective, open study, storage URL and scoring seed.
 
     ``resumed`` is the number of trials the study held before this run (``None``: new study).
     """
@@ -42,51 +47,21 @@ class Prepared:
     objective: NearObjective
     study: optuna.Study
     url: str
+    seed: int
+    """The study's scoring seed."""
     resumed: int | None = None
 
 
-def load_data(args: argparse.Namespace) -> Dataset:
-    """The dataset named by ``--dataset`` or read from ``--data``."""
+def load_data(args: argparse.Namespace, seed: int) -> Dataset:
+    """The dataset named by ``--dataset`` or read from ``--data``, split with ``seed``."""
     if args.data is not None and args.dataset is not None:
         raise UsageError("give either `--dataset` or `--data`, not both.")
     if args.data is not None:
         with user_input({"path": "--data", "target": "--target"}):
-            return load_file(args.data, target=args.target, seed=args.seed)
+            return load_file(args.data, target=args.target, seed=seed)
     if args.target is not None:
         raise UsageError("`--target` goes with `--data`.")
-    return load_dataset(args.dataset or DEFAULT_DATASET, seed=args.seed)
-
-
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name``, seeded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed)
-
-
-def choose_sampler(
-    args: argparse.Namespace, space: SearchSpace, seed: int
-) -> optuna.samplers.BaseSampler:
-    """``--sampler``, or a grid over the whole space when all of it fits in the trial budget.
-
-    A small finite space (one depth, few widths, activations and inits) sampled at random
-    scores the same configurations again and again; enumerated, each is scored once and the
-    study stops when all are done. The budget is ``--n-trials`` or ``--max-total-trials``
-    (50 when neither nor ``--timeout`` is given).
-    """
-    budget = args.n_trials or args.max_total_trials
-    if budget is None and args.timeout is None:
-        budget = DEFAULT_TRIALS
-    grid = space.grid()
-    if grid is None or budget is None or space.size > budget:
-        return make_sampler(args.sampler, seed)
-    return optuna.samplers.GridSampler(grid, seed=seed)
+    return load_dataset(args.dataset or DEFAULT_DATASET, seed=seed)
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -125,8 +100,8 @@ _SPACE_FLAGS = {
 }
 
 
-def build_objective(args: argparse.Namespace, data: Dataset) -> NearObjective:
-    """The search space and objective that the flags describe."""
+def build_objective(args: argparse.Namespace, data: Dataset, seed: int) -> NearObjective:
+    """The search space and objective that the flags describe, scoring with ``seed``."""
     with user_input(_SPACE_FLAGS | {"device": "--device"}):
         check_device(args.device)
         space = SearchSpace(
@@ -144,7 +119,7 @@ def build_objective(args: argparse.Namespace, data: Dataset) -> NearObjective:
             space=space,
             score=args.score,
             repetitions=args.repetitions,
-            seed=args.seed,
+            seed=seed,
             guard=not args.no_guard,
             prune_oversized=not args.no_prune_oversized,
             tolerance=args.tolerance,
@@ -154,37 +129,33 @@ def build_objective(args: argparse.Namespace, data: Dataset) -> NearObjective:
 
 
 def prepare(args: argparse.Namespace) -> Prepared:
-    """Everything that can fail on bad input, before any trial is stored."""
+    """Everything that can fail on bad input, before any trial is stored.
+
+    The data and flags are checked with ``--seed`` first, so bad input never touches the
+    storage. A study created earlier has its own scoring seed: the data (whose split depends
+    on it) and the objective are then made again with that seed.
+    """
     check_numbers(args)
-    data = load_data(args)
+    data = load_data(args, args.seed)
     if args.refine is not None:  # a dataset too small for a validation split: say so now
         with user_input({}):
             validation_split(data, seed=args.seed)
-    objective = build_objective(args, data)
+    objective = build_objective(args, data, args.seed)
     url = args.storage or os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
     with user_input({"url": "--storage"}):
         storage = open_storage(url, heartbeat=args.heartbeat)
-        study = open_study(args, storage, objective)
-        resumed = len(study.get_trials(deepcopy=False)) if study.user_attrs else None
-        settings = {
-            "seed": args.seed,
-            "repetitions": args.repetitions,
-            "guard": not args.no_guard,
-            "prune_oversized": not args.no_prune_oversized,
-            "tolerance": args.tolerance,
-        }
-        expected = {
-            STUDY_SPACE: objective.space.to_dict(),
-            STUDY_SCORE_NAME: args.score,
-            STUDY_DATA: data.summary(),
-            STUDY_SETTINGS: settings,
-        }
-        try:
-            check_study_settings(study, expected)
-        except StorageError as err:
-            message = str(err).replace("another study name", "another --study-name")
-            raise UsageError(message) from err
-    return Prepared(data, objective, study, url, resumed)
+        study, created = open_study(args, storage, objective.directions, objective.space)
+        resumed = None if created else len(study.get_trials(deepcopy=False))
+    if created:
+        name_metrics(study, args.score)
+    seed = args.seed if created else stored_seed(wait_for_settings(study))
+    if seed is None:  # a study made elsewhere, without near_optuna's settings: this run's seed
+        seed = args.seed
+    if seed != args.seed:
+        data = load_data(args, seed)
+        objective = build_objective(args, data, seed)
+    check_settings(study, shared_settings(args, data, objective, seed))
+    return Prepared(data, objective, study, url, seed, resumed)
 
 
 def redraw(args: argparse.Namespace) -> int:
@@ -211,55 +182,12 @@ def redraw(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_study(
-    args: argparse.Namespace, storage: optuna.storages.BaseStorage, objective: NearObjective
-) -> optuna.Study:
-    """Create the study, or load it with a sampler that does not replay the first run."""
-    directions = objective.directions
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        existing = optuna.load_study(study_name=args.study_name, storage=storage)
-    except KeyError:
-        study = optuna.create_study(
-            study_name=args.study_name,
-            storage=storage,
-            directions=directions,
-            load_if_exists=True,
-            sampler=choose_sampler(args, objective.space, args.seed),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(
-                ["near" if args.score == "near" else args.score, "n_params"][: len(directions)]
-            )
-        return study
-    if [d.name.lower() for d in existing.directions] != directions:
-        raise UsageError(
-            f"study {args.study_name!r} optimises {len(existing.directions)} "
-            f"objective(s), this run {len(directions)}; use another --study-name."
-        )
-    # Resumed runs and extra workers must not replay the first run's sampler draws.
-    seed = resumed_seed(args.seed, len(existing.trials))
-    return optuna.load_study(
-        study_name=args.study_name,
-        storage=storage,
-        sampler=choose_sampler(args, objective.space, seed),
-    )
-
-
-def resumed_seed(seed: int, existing: int) -> int:
-    """A sampler seed for a study that already holds ``existing`` trials.
-
-    A new study uses ``--seed`` as it is (a single fresh run is reproducible). Later runs and
-    extra workers mix in the trial count and the process id, so they propose new
-    configurations instead of replaying the first run's draws.
-    """
-    mixed = np.random.SeedSequence([seed, existing, os.getpid()]).generate_state(1)
-    return int(mixed[0])
-
-
 def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
-    """Run this worker's trials, with a progress bar unless ``--quiet``."""
+    """Run this worker's trials, with a progress bar unless ``--quiet``.
+
+    A trial that another worker failed meanwhile (for example after a late heartbeat) costs
+    this worker that trial, not its run: it warns and goes on (:func:`optimize_worker`).
+    """
     study, budget = prepared.study, args.max_total_trials
     n_trials = args.n_trials
     if n_trials is None and args.timeout is None and budget is None:
@@ -286,10 +214,16 @@ def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
             prepared.objective.saturation_widths(study, progress=progress)
     # Surplus claims beyond the budget end as FAIL (caught); Optuna would log each at WARNING.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study.optimize(
+    optimize_worker(
+        study,
         budgeted(prepared.objective, budget, cleanup),
         n_trials=n_trials,
         timeout=args.timeout,
+        on_taken_over=lambda: print(
+            f"{PROG}: warning: another worker marked a trial of this worker FAIL while it ran "
+            "(a late heartbeat?); going on.",
+            file=sys.stderr,
+        ),
         n_jobs=args.n_jobs,
         callbacks=callbacks,
         catch=(BudgetReached,),
