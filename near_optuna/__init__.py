@@ -14,6 +14,7 @@ Example:
 
 from near_optuna.dashboard._figures import plot_layer_size
 from near_optuna.data._datasets import DATASETS, Dataset, from_arrays, load_dataset
+from near_optuna.data._files import load_file
 from near_optuna.measure._evaluate import Evaluation, evaluate_config
 from near_optuna.measure._guard import SignalGuard, SignalStats
 from near_optuna.measure._mlp import ACTIVATIONS, INITS, build_mlp
@@ -62,6 +63,7 @@ __all__ = [
     "get_score",
     "is_oversized",
     "load_dataset",
+    "load_file",
     "naswot_score",
     "near_score",
     "param_score",

@@ -11,8 +11,11 @@ Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback un
 ``--json PATH`` writes a summary with the keys ``study_name``, ``storage`` (password hidden),
 ``n_trials``, ``states`` (trial state name to count), ``best`` and ``top`` (``trial``,
 ``value``, ``widths``, ``activation``, ``init``, ``n_params``; the Pareto front for
-``--multi-objective``), ``saturation_widths``, ``dashboard_figures`` and, after ``--validate``,
-``validation``. Non-finite numbers are written as ``null``.
+``--multi-objective``), ``saturation_widths``, ``task`` (``classification`` or
+``regression``), ``data`` (the study's data description: name, task, samples, features,
+classes and, for ``--data``, the ``columns`` used: numeric, one-hot with their categories,
+dropped, imputed), ``dashboard_figures`` and, after ``--validate``, ``validation``. Non-finite
+numbers are written as ``null``.
 """
 
 from near_optuna.tune._main import main

@@ -21,6 +21,8 @@ from near_optuna.tune._run import Prepared, optimise, prepare
 
 def run(args: argparse.Namespace, prepared: Prepared) -> int:
     """Optimise, check with training (``--validate``), and report."""
+    if prepared.data.task_rule is not None and not args.quiet:
+        print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     optimise(args, prepared)
     study = prepared.study
     report: TrainingCheck | None = None

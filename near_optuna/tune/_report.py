@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from near_optuna.storage._keys import (
+    STUDY_DATA,
     STUDY_SATURATION,
     TRIAL_ACTIVATION,
     TRIAL_INIT,
@@ -41,6 +42,7 @@ def summary(study: optuna.Study, url: str, report: TrainingCheck | None) -> dict
     """The ``--json`` summary (its keys are listed in ``near_optuna.tune``'s docstring)."""
     trials = study.get_trials(deepcopy=False)
     best = best_configs(study, count=10)
+    described = study.user_attrs.get(STUDY_DATA)
     data: dict[str, Any] = {
         "study_name": study.study_name,
         "storage": url,
@@ -49,6 +51,8 @@ def summary(study: optuna.Study, url: str, report: TrainingCheck | None) -> dict
         "best": best[0] if best else None,
         "top": best,
         "saturation_widths": study.user_attrs.get(STUDY_SATURATION, {}).get("widths"),
+        "task": described.get("task", "classification") if described else None,
+        "data": described,
     }
     if report is not None:
         data["validation"] = report.to_dict()

@@ -38,16 +38,42 @@ class Prepared:
     url: str
 
 
+_DATA_FLAGS = {
+    "path": "--data",
+    "target": "--target",
+    "task": "--task",
+    "drop": "--drop",
+    "impute": "--impute",
+}
+
+
 def load_data(args: argparse.Namespace) -> Dataset:
     """The dataset named by ``--dataset`` or read from ``--data``."""
     if args.data is not None and args.dataset is not None:
         raise UsageError("give either `--dataset` or `--data`, not both.")
     if args.data is not None:
-        with user_input({"path": "--data", "target": "--target"}):
-            return load_file(args.data, target=args.target, seed=args.seed)
-    if args.target is not None:
-        raise UsageError("`--target` goes with `--data`.")
-    return load_dataset(args.dataset or DEFAULT_DATASET, seed=args.seed)
+        with user_input(_DATA_FLAGS):
+            return load_file(
+                args.data,
+                target=args.target,
+                task=args.task,
+                drop=args.drop,
+                impute=args.impute,
+                seed=args.seed,
+            )
+    for flag, value in (
+        ("--target", args.target),
+        ("--drop", args.drop),
+        ("--impute", args.impute),
+    ):
+        if value:
+            raise UsageError(f"`{flag}` goes with `--data`.")
+    data = load_dataset(args.dataset or DEFAULT_DATASET, seed=args.seed)
+    if args.task not in ("auto", data.task):
+        raise UsageError(
+            f"`--dataset` {data.name} is a {data.task} dataset, but `--task` is {args.task}."
+        )
+    return data
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -110,7 +136,7 @@ def build_objective(args: argparse.Namespace, data: Dataset) -> NearObjective:
     with user_input({"repetitions": "--repetitions", "tolerance": "--tolerance"}):
         return NearObjective(
             torch.from_numpy(data.x_train),
-            out_features=data.n_classes,
+            out_features=data.out_features,
             space=space,
             score=args.score,
             repetitions=args.repetitions,
@@ -127,6 +153,11 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """Everything that can fail on bad input, before any trial is stored."""
     check_numbers(args)
     data = load_data(args)
+    if args.validate and data.task == "regression":
+        raise UsageError(
+            "`--validate` with regression data is not supported yet: it trains with a "
+            "classification recipe. Run without `--validate`."
+        )
     objective = build_objective(args, data)
     url = args.storage or os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
     with user_input({"url": "--storage"}):
