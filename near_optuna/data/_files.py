@@ -94,7 +94,7 @@ def load_file(
         >>> rows = [f"{i % 7},{i % 3 / 2},{'ab'[i % 2]},{i % 2}" for i in range(40)]
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = Path(folder) / "pets.csv"
-        ...     _ = path.write_text("age,weight,color,label\\n" + "\\n".join(rows) + "\\n")
+        ...     _ = path.write_text("age,weight,color,label\n" + "\n".join(rows) + "\n")
         ...     data = load_file(path, target="label")
         >>> data.task, data.in_features, data.columns["one_hot"]
         ('classification', 4, {'color': ['a', 'b']})
