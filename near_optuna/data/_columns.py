@@ -60,52 +60,66 @@ class Table:
 
 
 class TableColumns:
-    """Collects a table chunk by chunk (``add``), then builds the features (``finish``).
+    """Collects a table chunk by chunk, column by column, then builds the features (``finish``).
 
     Args:
         names: The columns to use, in table order, the target among them.
         target: The target column's name.
         source: How messages name the file (``"`path` 'data.csv'"``).
-        can_reread: Whether the caller can read columns again as text (CSV); otherwise a
-            column of mixed Python values is turned into text here (Parquet).
+        kinds: Each column's kind (``"number"`` or ``"text"``) when the file declares it
+            (Parquet); otherwise it is inferred from each chunk, and a column whose kind
+            changes between chunks, or that mixes Python types, raises :class:`MixedColumns`
+            so that the caller reads it again as text (CSV).
     """
 
-    def __init__(self, names: list[str], target: str, *, source: str, can_reread: bool) -> None:
-        self.names, self.target, self.source, self.can_reread = names, target, source, can_reread
-        self.kinds: dict[str, str] = {}
-        self.numbers: list[npt.NDArray[np.float32]] = []
+    def __init__(
+        self, names: list[str], target: str, *, source: str, kinds: dict[str, str] | None = None
+    ) -> None:
+        self.names, self.target, self.source = names, target, source
+        self.fixed = kinds is not None
+        self.kinds: dict[str, str] = dict(kinds or {})
+        self.numbers: dict[str, list[npt.NDArray[np.float32]]] = {}
         self.texts: dict[str, _Text] = {}
         self.targets: list[np.ndarray] = []
         self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
-        """Take the next chunk of rows (its columns are ``names``, in that order).
+        """Take the next chunk of rows, all columns (``names``, in that order).
 
         Raises:
-            MixedColumns: When a column is numbers in one chunk and text in another.
+            MixedColumns: Naming every column of the chunk whose kind changed.
             ValueError: When a text column has more than ``MAX_CATEGORIES`` distinct values.
         """
-        series = [frame.iloc[:, j] for j in range(frame.shape[1])]
-        kinds = {name: self._kind(s) for name, s in zip(self.names, series, strict=True)}
-        mixed = {n for n, k in kinds.items() if k == "mixed" or self.kinds.get(n, k) != k}
+        mixed = set()
+        for j, name in enumerate(self.names):
+            try:
+                self.add_column(name, frame.iloc[:, j])
+            except MixedColumns as err:
+                mixed |= err.columns
         if mixed:
             raise MixedColumns(mixed)
-        self.kinds = kinds
-        numeric = [
-            s
-            for n, s in zip(self.names, series, strict=True)
-            if n != self.target and kinds[n] == "number"
-        ]
-        block = np.empty((len(frame), len(numeric)), dtype=np.float32)
-        for j, column in enumerate(numeric):
-            block[:, j] = _floats(column)
-        self.numbers.append(block)
-        for name, column in zip(self.names, series, strict=True):
-            if name == self.target:
-                self.targets.append(_target_values(column, kinds[name]))
-            elif kinds[name] == "text":
-                self._add_text(name, column)
-        self.rows += len(frame)
+        self.end_chunk(len(frame))
+
+    def add_column(self, name: str, column: pd.Series) -> None:
+        """Take one column of the current chunk (call :meth:`end_chunk` after its last).
+
+        Raises:
+            MixedColumns: When the column's kind differs from its earlier chunks'.
+            ValueError: When a text column has more than ``MAX_CATEGORIES`` distinct values.
+        """
+        kind = self.kinds[name] if self.fixed else self._kind(column)
+        if kind == "mixed" or self.kinds.setdefault(name, kind) != kind:
+            raise MixedColumns({name})
+        if name == self.target:
+            self.targets.append(_target_values(column, kind))
+        elif kind == "number":
+            self.numbers.setdefault(name, []).append(_floats(column).astype(np.float32))
+        else:
+            self._add_text(name, column)
+
+    def end_chunk(self, rows: int) -> None:
+        """Close the current chunk of ``rows`` rows."""
+        self.rows += rows
 
     def finish(self) -> Table:
         """The features in table order: numeric columns as they are, text columns one-hot."""
@@ -113,20 +127,16 @@ class TableColumns:
         categories = {n: sorted(self.texts[n].book) for n in features if self.kinds[n] == "text"}
         widths = [len(categories.get(n, [n])) for n in features]
         offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
-        x = np.zeros((self.rows, int(offsets[-1])), dtype=np.float32)
-        numeric: list[int] | slice = [
-            int(offsets[i]) for i, n in enumerate(features) if n not in categories
-        ]
-        if not categories:
-            numeric = slice(None)
-        start = 0
-        while self.numbers:  # free each chunk once copied: the table is never held twice
-            block = self.numbers.pop(0)
-            x[start : start + len(block), numeric] = block
-            start += len(block)
+        x = np.empty((self.rows, int(offsets[-1])), dtype=np.float32)
         for i, name in enumerate(features):
             if name in categories:
                 self._fill_one_hot(x, name, categories[name], int(offsets[i]))
+            else:  # free each column once copied: the table is never held twice
+                parts, start = self.numbers.pop(name), 0
+                while parts:
+                    part = parts.pop(0)
+                    x[start : start + len(part), offsets[i]] = part
+                    start += len(part)
         names = [n for n, w in zip(features, widths, strict=True) for _ in range(w)]
         columns = {
             "target": self.target,
@@ -146,7 +156,7 @@ class TableColumns:
             inferred = pd.api.types.infer_dtype(column, skipna=True)
             if inferred in _NUMBERS:
                 return "number"
-            if inferred not in ("string", "categorical") and self.can_reread:
+            if inferred not in ("string", "categorical"):
                 return "mixed"
         return "text"
 
@@ -184,6 +194,7 @@ class TableColumns:
         text = self.texts.pop(name)
         order = np.empty(len(text.book), dtype=np.int64)
         order[[text.book[c] for c in categories]] = np.arange(len(categories))
+        x[:, offset : offset + len(categories)] = 0.0
         codes = np.concatenate(text.codes)
         present = codes >= 0
         rows = np.flatnonzero(present)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,25 +134,18 @@ def load_file(
 
 
 def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
-    parquet = file.suffix.lower() == ".parquet"
-    header = _parquet_header(file, source) if parquet else _text_header(file, source)
+    parquet = _parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
+    header = _text_header(file, source) if parquet is None else list(parquet.schema_arrow.names)
     _check_names(header, target, drop, file.name)
     # pandas writes its index into Parquet files as __index_level_0__: not data.
-    index = [n for n in header if parquet and n.startswith("__index_level_")]
+    index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
     used = [j for j, n in enumerate(header) if n not in drop and n not in index]
     names = [header[j] for j in used]
-    text: set[str] = set()
-    while True:  # a column with numbers in one chunk and text in a later one is read as text
-        columns = TableColumns(names, target, source=source, can_reread=not parquet)
-        try:
-            with _reading(source):
-                if parquet:
-                    _read_parquet(file, names, columns.add)
-                else:
-                    _read_text(file, used, text, columns.add)
-            break
-        except MixedColumns as mixed:
-            text |= mixed.columns
+    if parquet is not None:
+        columns = TableColumns(names, target, source=source, kinds=_parquet_kinds(parquet))
+        _read_parquet(parquet, names, columns, source)
+    else:
+        columns = _read_text(file, used, names, target, source)
     if columns.rows == 0:
         raise ValueError(f"{source} has a header but no data rows.")
     table = columns.finish()
@@ -200,24 +193,34 @@ def _separator(file: Path) -> str:
     return "\t" if file.suffix.lower() == ".tsv" else ","
 
 
-def _read_text(file: Path, used: list[int], text: set[str], add: Callable[[Any], None]) -> None:
+def _read_text(
+    file: Path, used: list[int], names: list[str], target: str, source: str
+) -> TableColumns:
+    """Read a CSV/TSV chunk by chunk; read again, as text, columns that turn out to mix."""
     import pandas as pd
 
-    # A chunked read is pandas' serial C parser: its memory stays near the chunk's size (the
-    # default whole-file read maps the file and parses it with two threads, at twice the
-    # peak memory on this project's 2-core machine). All columns are parsed, dropped ones
-    # too: with `usecols`, pandas would accept rows with extra fields without a word.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-        with pd.read_csv(
-            file,
-            sep=_separator(file),
-            dtype=dict.fromkeys(text, str) or None,
-            chunksize=max(1, CHUNK_CELLS // len(used)),
-            encoding="utf-8",
-        ) as reader:
-            for frame in reader:
-                add(frame.iloc[:, used] if len(used) < frame.shape[1] else frame)
+    text: set[str] = set()
+    while True:
+        columns = TableColumns(names, target, source=source)
+        # A chunked read is pandas' serial C parser: its memory stays near the chunk's size
+        # (the default whole-file read maps the file and parses it with two threads, at twice
+        # the peak memory on this project's 2-core machine). All columns are parsed, dropped
+        # ones too: with `usecols`, pandas accepts rows with extra fields without a word.
+        try:
+            with _reading(source), warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                with pd.read_csv(
+                    file,
+                    sep=_separator(file),
+                    dtype=dict.fromkeys(text, str) or None,
+                    chunksize=max(1, CHUNK_CELLS // len(used)),
+                    encoding="utf-8",
+                ) as reader:
+                    for frame in reader:
+                        columns.add(frame.iloc[:, used] if len(used) < frame.shape[1] else frame)
+            return columns
+        except MixedColumns as mixed:  # numbers in one chunk, text in another: all text
+            text |= mixed.columns
 
 
 def _parquet_file(file: Path, source: str) -> Any:
@@ -234,15 +237,30 @@ def _parquet_file(file: Path, source: str) -> Any:
         raise ValueError(f"{source} is not a Parquet file: {err}") from err
 
 
-def _parquet_header(file: Path, source: str) -> list[str]:
-    return [str(n) for n in _parquet_file(file, source).schema_arrow.names]
+def _parquet_kinds(parquet: Any) -> dict[str, str]:
+    """Each column's kind from the file's schema: numbers (and booleans), or text."""
+    import pyarrow as pa
+
+    def kind(t: Any) -> str:
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+        return "number" if numeric or pa.types.is_decimal(t) else "text"
+
+    return {field.name: kind(field.type) for field in parquet.schema_arrow}
 
 
-def _read_parquet(file: Path, names: list[str], add: Callable[[Any], None]) -> None:
-    parquet = _parquet_file(file, "")
-    size = max(1, CHUNK_CELLS // len(names))
-    for batch in parquet.iter_batches(batch_size=size, columns=names):
-        add(batch.to_pandas())
+def _read_parquet(parquet: Any, names: list[str], columns: TableColumns, source: str) -> None:
+    """Read row group by row group, one column at a time: a column chunk is all it holds."""
+    import pyarrow as pa
+
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        for name in names:
+            try:
+                part = parquet.read_row_group(group, columns=[name]).column(0)
+            except pa.ArrowException as err:
+                raise ValueError(f"{source} could not be read as Parquet: {err}") from err
+            columns.add_column(name, part.to_pandas())
+        columns.end_chunk(rows)
 
 
 @contextlib.contextmanager
