@@ -245,6 +245,7 @@ def test_csv_with_bom_blank_lines_and_quoted_fields(tmp_path):
         ("a,label\n1,x\n2,\n3,y\n4,x\n", r"`target` 'label' must not hold missing labels"),
         ("a,label\n1,x\n2,x\n3,x\n", r"`target` 'label' has a single class \('x'\)"),
         ("a,label\n1,x\n", "must have at least 2 samples"),
+        ("label\n1\n2\n", r"`path` 'd.csv' has no feature columns besides the target 'label'."),
         ("a,label\n1,x\ninf,y\n3,x\n", r"'d.csv' holds 1 infinite value, in column 'a' \(1\)"),
     ],
 )  # fmt: skip

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_CATEGORIES = 32
+_COPY_ROWS = 65536
 _NUMBERS = ("boolean", "integer", "floating", "mixed-integer-float", "decimal", "empty")
 
 
@@ -78,7 +79,12 @@ class TableColumns:
         self.names, self.target, self.source = names, target, source
         self.fixed = kinds is not None
         self.kinds: dict[str, str] = dict(kinds or {})
-        self.numbers: dict[str, list[npt.NDArray[np.float32]]] = {}
+        self.features = [n for n in names if n != target]
+        self.position = {n: i for i, n in enumerate(self.features)}
+        # Numeric columns go straight into one float32 matrix, one column per feature column
+        # (a text column's slot stays unused); it grows by `ndarray.resize`, which for a large
+        # block is the C library's realloc moving pages, not copying them.
+        self.matrix: npt.NDArray[np.float32] = np.empty((0, len(self.features)), np.float32)
         self.texts: dict[str, _Text] = {}
         self.targets: list[np.ndarray] = []
         self.rows = 0
@@ -113,7 +119,10 @@ class TableColumns:
         if name == self.target:
             self.targets.append(_target_values(column, kind))
         elif kind == "number":
-            self.numbers.setdefault(name, []).append(_floats(column).astype(np.float32))
+            self._reserve(self.rows + len(column))
+            self.matrix[self.rows : self.rows + len(column), self.features.index(name)] = _floats(
+                column
+            )
         else:
             self._add_text(name, column)
 
@@ -121,24 +130,36 @@ class TableColumns:
         """Close the current chunk of ``rows`` rows."""
         self.rows += rows
 
+    def _reserve(self, rows: int) -> None:
+        if rows > self.matrix.shape[0]:
+            grown = max(rows, 2 * self.matrix.shape[0])
+            self.matrix.resize((grown, len(self.features)), refcheck=False)
+
     def finish(self) -> Table:
-        """The features in table order: numeric columns as they are, text columns one-hot."""
-        features = [n for n in self.names if n != self.target]
+        """The features in table order: numeric columns as they are, text columns one-hot.
+
+        Without text columns the matrix is the result, uncopied; with them, it is copied once
+        into the wider matrix and freed.
+        """
+        features = self.features
         categories = {n: sorted(self.texts[n].book) for n in features if self.kinds[n] == "text"}
         widths = [len(categories.get(n, [n])) for n in features]
         offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
-        x = np.empty((self.rows, int(offsets[-1])), dtype=np.float32)
-        for i, name in enumerate(features):
-            if name in categories:
-                self._fill_one_hot(x, name, categories[name], int(offsets[i]))
-            else:  # free each column once copied: the table is never held twice
-                parts, start = self.numbers.pop(name), 0
-                while parts:
-                    part = parts.pop(0)
-                    x[start : start + len(part), offsets[i]] = part
-                    start += len(part)
+        self.matrix.resize((self.rows, len(features)), refcheck=False)
+        if categories:
+            x = np.empty((self.rows, int(offsets[-1])), dtype=np.float32)
+            numeric = [i for i, n in enumerate(features) if n not in categories]
+            for start in range(0, self.rows, _COPY_ROWS):  # bounded temporaries
+                rows = slice(start, start + _COPY_ROWS)
+                x[rows, offsets[numeric]] = self.matrix[rows][:, numeric]
+            for i, name in enumerate(features):
+                if name in categories:
+                    self._fill_one_hot(x, name, categories[name], int(offsets[i]))
+        else:
+            x = self.matrix
+        self.matrix = np.empty((0, len(features)), np.float32)
         names = [n for n, w in zip(features, widths, strict=True) for _ in range(w)]
-        columns = {
+        columns: dict[str, Any] = {
             "target": self.target,
             "features": [n for n in features if n not in categories],
             "one_hot": categories,

@@ -170,6 +170,8 @@ def _check_names(header: list[str], target: str, drop: list[str], name: str) -> 
             )
     if target in drop:
         raise ValueError(f"`drop` names the target column {target!r}.")
+    if not set(header) - set(drop) - {target}:
+        raise ValueError(f"`path` {name!r} has no feature columns besides the target {target!r}.")
 
 
 def _text_header(file: Path, source: str) -> list[str]:
