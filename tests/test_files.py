@@ -238,7 +238,7 @@ def test_csv_with_bom_blank_lines_and_quoted_fields(tmp_path):
     [
         ("", r"`path` 'd.csv' is empty: a header row and data rows are needed."),
         ("\n\n", r"`path` 'd.csv' is empty: a header row and data rows are needed."),
-        ("a,label\n", r"`path` 'd.csv' has a header but no data rows."),
+        ("a,label\n", r"`path` 'd.csv' has column names but no data rows."),
         ("a,label\n1,x\n2,y,9\n", r"is not a valid table: Expected 2 fields in line 3, saw 3"),
         ("a,b\n1,2\n3,4\n", r"`target` 'label' is not a column of 'd.csv'; columns: a, b."),
         ("a;b;label\n1;2;3\n", r"columns: a;b;label. \(one column only: are the fields separated"),

@@ -347,7 +347,7 @@ BAD = [
     ),
     (
         ["--data", "{dir}/header.csv", "--target", "y"],
-        "'header.csv' has a header but no data rows",
+        "'header.csv' has column names but no data rows",
     ),
     (
         ["--data", "{dir}/ids.csv", "--target", "y"],

@@ -146,7 +146,7 @@ def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
     else:
         columns = _read_text(file, used, names, target, source)
     if columns.rows == 0:
-        raise ValueError(f"{source} has a header but no data rows.")
+        raise ValueError(f"{source} has column names but no data rows.")
     table = columns.finish()
     table.columns["dropped"] = [n for n in header if n in drop] + index
     return table

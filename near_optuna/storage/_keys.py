@@ -31,7 +31,10 @@ Study user attributes:
 
 ==============================  ===========================================================
 ``near:search_space``           the :class:`~near_optuna.SearchSpace` as a dict
-``near:data``                   the data description (name, samples, features, classes)
+``near:data``                   the data description (``Dataset.summary()``: name, task,
+                                samples, features, classes; for a user's file also
+                                ``task_rule`` and ``columns``: numeric, one-hot with their
+                                categories, dropped, imputed)
 ``near:score_name``             which score the study optimises (``near``, ``epsilon``, ...)
 ``near:settings``               scoring settings that every worker must share
 ``near:saturation``             saturation widths per layer position, the tolerance, the
