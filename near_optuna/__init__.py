@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from near_optuna.dashboard._figures import plot_layer_size
     from near_optuna.dashboard._publish import publish_study
     from near_optuna.data._datasets import Dataset, from_arrays, load_dataset
+    from near_optuna.data._files import load_file
     from near_optuna.data._names import DATASETS
     from near_optuna.measure._evaluate import Evaluation, evaluate_config
     from near_optuna.measure._guard import SignalGuard, SignalStats
@@ -82,6 +83,7 @@ _EXPORTS = {
     "get_score": "near_optuna.measure._peers",
     "is_oversized": "near_optuna.numerics._rules",
     "load_dataset": "near_optuna.data._datasets",
+    "load_file": "near_optuna.data._files",
     "naswot_score": "near_optuna.measure._peers",
     "near_score": "near_optuna.measure._score",
     "param_score": "near_optuna.measure._peers",
@@ -121,6 +123,7 @@ __all__ = [
     "get_score",
     "is_oversized",
     "load_dataset",
+    "load_file",
     "naswot_score",
     "near_score",
     "param_score",

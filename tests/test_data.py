@@ -35,7 +35,7 @@ def test_split_is_seeded_and_test_uses_train_statistics():
     a, b = from_arrays(x, y, seed=1), from_arrays(x, y, seed=1)
     np.testing.assert_array_equal(a.x_train, b.x_train)
     assert abs(float(a.x_test.mean())) > 0.0  # centred with train statistics, not its own
-    assert len(DATASETS) == 4
+    assert len(DATASETS) == 5
 
 
 def test_labels_are_mapped_to_integers():
@@ -49,7 +49,8 @@ def test_labels_are_mapped_to_integers():
         (np.zeros((1, 2)), [0], {}, "`x` must have at least 2 samples, but got 1"),
         (np.zeros((3, 2)), [0, 1], {}, "same number of samples, but got 3 and 2"),
         (np.zeros(3), [0, 1, 0], {}, "`x` must be 2-D"),
-        (np.array([[np.nan, 1.0]] * 4), [0, 1, 0, 1], {}, "must be finite"),
+        (np.array([[np.nan, 1.0]] * 4), [0, 1, 0, 1], {}, "`x` has 4 missing cells, in column 0"),
+        (np.array([[np.inf, 1.0]] * 4), [0, 1, 0, 1], {}, "`x` holds 4 infinite values, in col"),
         (np.zeros((4, 2)), [0, 1, 0, 1], {"test_fraction": 1.5}, "`test_fraction` must be in"),
     ],
 )
@@ -75,3 +76,38 @@ def test_constant_columns_become_zero_not_one():
 def test_missing_labels_are_refused(labels):
     with pytest.raises(ValueError, match="`y` must not hold missing labels"):
         from_arrays(np.arange(40.0).reshape(20, 2), labels)
+
+
+def test_diabetes_is_a_regression_dataset():
+    from sklearn.datasets import load_diabetes
+
+    data = load_dataset("diabetes")
+    assert (data.task, data.in_features, data.out_features) == ("regression", 10, 1)
+    assert data.y_train.dtype == np.float32
+    target = np.sort(load_diabetes().target.astype(np.float32))
+    np.testing.assert_array_equal(np.sort(np.concatenate([data.y_train, data.y_test])), target)
+    assert data.summary()["task"] == "regression"
+    assert data.task_rule is None
+
+
+@pytest.mark.parametrize("block", [7, 64, 10_000])
+def test_standardising_in_blocks_matches_one_float64_computation(monkeypatch, block):
+    from near_optuna.data import _prepare
+
+    monkeypatch.setattr(_prepare, "BLOCK_ROWS", block)
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 5.0, size=(200, 4)).astype(np.float32)
+    x[:, 2] = 0.25  # constant
+    data = from_arrays(x, np.repeat([0, 1], 100), seed=2)
+    reference = from_arrays(x.astype(np.float64), np.repeat([0, 1], 100), seed=2)
+    np.testing.assert_allclose(data.x_train, reference.x_train, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(data.x_test, reference.x_test, rtol=0, atol=1e-6)
+    assert np.abs(data.x_train[:, 2]).max() == 0.0
+    if block >= 200:  # one block: exactly what one whole-matrix float64 computation gives
+        from near_optuna.data._prepare import split_indices
+
+        train, _ = split_indices(200, np.repeat([0, 1], 100), test_fraction=0.25, seed=2)
+        rows = x.astype(np.float64)[train]
+        mean, std = rows.mean(axis=0), rows.std(axis=0)
+        mean[2], std[2] = 0.25, 1.0
+        np.testing.assert_array_equal(data.x_train, ((rows - mean) / std).astype(np.float32))

@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import signal
@@ -247,7 +248,7 @@ def test_user_data_files(tmp_path):
         [
             ["--data", str(tmp_path / "d.npy")],
             ["--data", str(tmp_path / "d.npz")],
-            ["--data", str(csv_file), "--target", "label"],
+            ["--data", str(csv_file), "--target", "label", "--drop", "name"],
         ]
     ):
         name = f"user{i}"
@@ -258,6 +259,66 @@ def test_user_data_files(tmp_path):
         data = optuna.load_study(study_name=name, storage=storage).user_attrs["near:data"]
         assert data["features"] == (2 if "--target" in extra else 4)
         assert data["classes"] == 3
+        assert data["task"] == "classification"
+        assert data["columns"]["dropped"] == (["name"] if "--target" in extra else [])
+
+
+def test_a_regression_table_with_text_ids_and_gaps(tmp_path, capsys):
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame["group"] = np.array(["a", "b", "c"])[np.arange(len(frame)) % 3]
+    frame["id"] = [f"patient{i}" for i in range(len(frame))]
+    frame.loc[[3, 50, 200], "bmi"] = np.nan
+    frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--storage", storage, "--data", str(tmp_path / "diabetes.csv"), "--target", "target"]
+    assert main([*args, "--n-trials", "3", "--max-width", "32", "--repetitions", "1"]) == 2
+    assert "column 'id' holds more than 32 distinct text values" in capsys.readouterr().err
+    out_json = tmp_path / "out.json"
+    extra = ["--drop", "id", "--impute", "mean", "--json", str(out_json)]
+    assert main([*args, *extra, "--n-trials", "3", "--max-width", "32", "--repetitions", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Task: regression (the target holds 214 distinct whole numbers, more than 20" in out
+    summary = json.loads(out_json.read_text())
+    assert summary["task"] == "regression"
+    columns = summary["data"]["columns"]
+    assert columns["one_hot"] == {"group": ["a", "b", "c"]}
+    assert columns["dropped"] == ["id"]
+    assert columns["imputed"] == {"how": "mean", "cells": 3, "columns": {"bmi": 3}}
+    assert summary["data"]["features"] == 10 + 3
+    study = optuna.load_study(study_name="near_optuna", storage=storage)
+    done = study.get_trials(states=(COMPLETE,))
+    widths = done[0].user_attrs["near:widths"]
+    sizes = [13, *widths, 1]  # one output
+    assert done[0].user_attrs["near:n_params"] == sum(
+        a * b + b for a, b in itertools.pairwise(sizes)
+    )
+    from near_optuna.dashboard._notes import study_note
+
+    note = study_note(study)
+    assert "regression" in note
+    assert "one-hot: group (a, b, c); dropped: id; 3 missing cells filled" in note
+
+
+def test_parquet_without_pyarrow_exits_2_naming_the_extra(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]}).to_parquet(tmp_path / "d.parquet")
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['pyarrow'] = None\n"
+        "sys.argv = ['near_optuna.tune', '--data', 'd.parquet', '--target', 'y', '-q']\n"
+        "runpy.run_module('near_optuna.tune', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    line = one_line_error(result)
+    assert line == (
+        "python -m near_optuna.tune: error: `--data` 'd.parquet' is a Parquet file, which needs "
+        "the Python package 'pyarrow': pip install 'near_optuna[parquet]'."
+    )
 
 
 def wine_csv(path: Path, noise: float = 0.0) -> Path:
@@ -303,9 +364,54 @@ def populated(tmp_path) -> tuple[str, Path]:
 BAD = [
     (["--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
     (["--data", "missing.csv"], "`--data` file not found: 'missing.csv'"),
-    (["--data", "{dir}/nan.csv", "--target", "y"], "column 'a' holds NaN or inf values"),
-    (["--data", "{dir}/text.csv", "--target", "y"], "has no numeric feature columns"),
-    (["--data", "{dir}/nan.csv", "--target", "label"], "`--target` 'label' is not a column"),
+    (
+        ["--data", "{dir}/nan.csv", "--target", "y"],
+        "`--data` 'nan.csv' has 1 missing cell, in column 'a' (1): fill them, drop those columns "
+        "(`--drop`) or set `--impute` to 'mean' or 'median'.",
+    ),
+    (
+        ["--data", "{dir}/nan.csv", "--target", "label"],
+        "`--target` 'label' is not a column of 'nan.csv'; columns: a, y.",
+    ),
+    (
+        ["--data", "{dir}/image.csv", "--target", "y"],
+        "`--data` 'image.csv' is not a text table: it holds binary data (a NUL byte at offset 8)",
+    ),
+    (["--data", "{dir}/image.png", "--target", "y"], "`--data` must end in one of .csv, .tsv"),
+    (
+        ["--data", "{dir}/single.csv", "--target", "y"],
+        "`--target` 'y' has a single class (0): classification needs at least 2.",
+    ),
+    (
+        ["--data", "{dir}/empty.csv", "--target", "y"],
+        "`--data` 'empty.csv' is empty: a header row and data rows are needed.",
+    ),
+    (
+        ["--data", "{dir}/header.csv", "--target", "y"],
+        "'header.csv' has column names but no data rows",
+    ),
+    (
+        ["--data", "{dir}/ids.csv", "--target", "y"],
+        "`--data` 'ids.csv' column 'id' holds more than 32 distinct text values (40 in its first "
+        "40 rows), too many to one-hot encode (an ID or free text?): add it to `--drop`.",
+    ),
+    (
+        ["--data", "{dir}/ids.csv", "--target", "y", "--drop", "idd"],
+        "`--drop` names 'idd', which is not a column of 'ids.csv'; columns: a, id, y.",
+    ),
+    (
+        ["--data", "{dir}/float.csv", "--target", "y", "--task", "classification"],
+        "`--target` 'y' holds numbers that are not whole numbers (such as 0.5), so they are not "
+        "class labels: set `--task` to 'regression' or 'auto'.",
+    ),
+    (
+        ["--data", "{dir}/ids.csv", "--target", "id", "--task", "regression"],
+        "`--target` 'id' holds text (such as 'u0'), which regression cannot fit: set `--task` to "
+        "'classification' or 'auto'.",
+    ),
+    (["--dataset", "diabetes", "--validate", "2"], "`--validate` with regression data is not"),
+    (["--dataset", "digits", "--task", "regression"], "is a classification dataset, but `--task`"),
+    (["--drop", "a"], "`--drop` goes with `--data`."),
     (["--min-width", "64", "--max-width", "32"], "`--max-width` must be >= `--min-width` (64)"),
     (["--storage", "nodb://what"], "`--storage` is not a database URL Optuna accepts"),
     (["--storage", "sqlite:///{dir}/notes.txt"], "could not be opened: file is not a database"),
@@ -323,7 +429,14 @@ BAD = [
 def test_bad_input_exits_2_with_one_line_and_leaves_the_study(populated, args, message):
     storage, tmp_path = populated
     write_csv(tmp_path / "nan.csv", ["a,y", "1.0,0", "nan,1", "2.0,0"])
-    write_csv(tmp_path / "text.csv", ["a,y", "x,0", "z,1", "q,0"])
+    write_csv(tmp_path / "single.csv", ["a,y", "1.0,0", "2.0,0", "3.0,0"])
+    write_csv(tmp_path / "float.csv", ["a,y"] + [f"{i},{i % 3 / 2}" for i in range(12)])
+    write_csv(tmp_path / "ids.csv", ["a,id,y"] + [f"{i},u{i},{i % 2}" for i in range(40)])
+    write_csv(tmp_path / "header.csv", ["a,b,y"])
+    (tmp_path / "empty.csv").write_text("")
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
+    (tmp_path / "image.csv").write_bytes(png)
+    (tmp_path / "image.png").write_bytes(png)
     (tmp_path / "notes.txt").write_text("not a database\n")
     (tmp_path / "bad.toml").write_text("epochs = 3\n")
     db = tmp_path / "s.db"

@@ -99,6 +99,55 @@ def write_note(target: optuna.Study | optuna.Trial, body: str) -> None:
         logger.warning("near_optuna: could not write the dashboard note of %s: %s", what, err)
 
 
+def data_note(data: dict[str, Any]) -> str:
+    """Markdown: the study's data, its task and how a file's columns became features.
+
+    Example:
+        >>> print(data_note({"name": "pets", "description": "pets.csv", "train_samples": 30,
+        ...     "features": 4, "classes": 2, "task": "classification",
+        ...     "columns": {"target": "label", "features": ["age", "weight"],
+        ...                 "one_hot": {"color": ["a", "b"]}, "dropped": ["id"]}}))
+        **Data:** pets (pets.csv): 30 training samples, 4 features, classification of 2 classes.
+        <BLANKLINE>
+        **Columns:** target 'label'; 2 numeric (age, weight); one-hot: color (a, b); dropped: id.
+    """
+    task = data.get("task", "classification")
+    kind = f"classification of {data['classes']} classes" if task == "classification" else task
+    rule = f" (auto: {data['task_rule']})" if data.get("task_rule") else ""
+    parts = [
+        f"**Data:** {data['name']} ({data['description']}): {data['train_samples']} training "
+        f"samples, {data['features']} features, {kind}{rule}."
+    ]
+    columns = data.get("columns")
+    if columns:
+        parts.append(f"**Columns:** {_columns_text(columns)}.")
+    return "\n\n".join(parts)
+
+
+def _columns_text(columns: dict[str, Any]) -> str:
+    numeric = columns.get("features", [])
+    shown = ", ".join(numeric[:20]) + (
+        f" and {len(numeric) - 20} more" if len(numeric) > 20 else ""
+    )
+    items = [f"target {columns.get('target')!r}", f"{len(numeric)} numeric ({shown})"]
+    one_hot = columns.get("one_hot") or {}
+    if one_hot:
+        items.append(
+            "one-hot: "
+            + "; ".join(f"{name} ({', '.join(map(str, cats))})" for name, cats in one_hot.items())
+        )
+    if columns.get("dropped"):
+        items.append(f"dropped: {', '.join(map(str, columns['dropped']))}")
+    imputed = columns.get("imputed")
+    if imputed:
+        where = ", ".join(f"{name} ({n})" for name, n in imputed["columns"].items())
+        items.append(
+            f"{imputed['cells']} missing cells filled with the training split's "
+            f"{imputed['how']}: {where}"
+        )
+    return "; ".join(items)
+
+
 def study_note(study: optuna.Study) -> str:
     """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
     attrs = study.user_attrs
@@ -116,10 +165,7 @@ def study_note(study: optuna.Study) -> str:
         )
     data = attrs.get(STUDY_DATA)
     if data:
-        parts.append(
-            f"**Data:** {data['name']} ({data['description']}): {data['train_samples']} "
-            f"training samples, {data['features']} features, {data['classes']} classes."
-        )
+        parts.append(data_note(data))
     space = attrs.get(STUDY_SPACE)
     if space:
         parts.append(

@@ -1,138 +1,282 @@
-"""User data from files: ``.csv`` (with a target column), ``.npy`` and ``.npz``."""
+"""Users' files as datasets: tables (.csv, .tsv, .parquet) and arrays (.npy, .npz).
+
+Tables are parsed by pandas' C parser (Parquet by pyarrow) a chunk of rows at a time into one
+float32 matrix, so a large table is never held as float64; see the README's "Your own data"
+for the measurements behind this choice. pandas and pyarrow are imported here, when a file is
+read, so ``import near_optuna`` stays quick.
+"""
 
 from __future__ import annotations
 
-import csv
-import math
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from near_optuna.data._arrays import npy_table, npz_table
+from near_optuna.data._columns import MixedColumns, Table, TableColumns
+from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
 
-from near_optuna.data._datasets import Dataset, from_arrays
+SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
+CHUNK_CELLS = 2**22
+_SNIFF_BYTES = 65536
 
-SUFFIXES = (".csv", ".npy", ".npz")
 
+def load_file(
+    path: str | Path,
+    *,
+    target: str | int | None,
+    task: str = "auto",
+    drop: Sequence[str | int] = (),
+    impute: str | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    seed: int = 0,
+) -> Dataset:
+    r"""Read a table or arrays from a file, and split and standardise them like built-in data.
 
-def load_file(path: str | Path, *, target: str | None = None, seed: int = 0) -> Dataset:
-    """Load features and class labels from a file and split them like the built-in data.
+    Formats, by suffix:
 
-    * ``.csv``: a header row; ``target`` names the label column; every other column whose
-      values are all numbers is a feature (other columns are skipped).
-    * ``.npy``: a 2-D numeric array; the label is column ``target`` (an index, default the last).
-    * ``.npz``: arrays ``x`` (or ``X``) and ``y``; with ``target``, the label array's name.
+    * ``.csv`` (comma-separated) and ``.tsv`` (tab-separated): UTF-8 text with a header row;
+      ``target`` names the target column.
+    * ``.parquet``: ``target`` names the target column; needs pyarrow
+      (``pip install 'near_optuna[parquet]'``).
+    * ``.npy``: a 2-D numeric array; the target is column ``target`` (an index, default the
+      last).
+    * ``.npz``: arrays ``x`` (or ``X``) and ``y`` (or the array named ``target``).
+
+    Columns of a table become features by these rules:
+
+    * A column of numbers (integers, floats, True/False) is one feature.
+    * Any other column is text: it is one-hot encoded (one 0/1 feature per distinct value,
+      sorted) when it holds at most ``MAX_CATEGORIES`` (32) distinct values, and refused
+      when it holds more (an ID, free text): name it in ``drop`` to leave it out.
+    * ``Dataset.columns`` records the numeric columns, each one-hot column with its
+      categories, the dropped columns and any imputation; a study stores it in ``near:data``.
+
+    An empty cell is a missing value. Missing values are refused (naming how many cells and
+    which columns) unless ``impute`` is ``"mean"`` or ``"median"``: then each missing cell
+    takes its column's mean or median over the *training* split, in both splits (an empty
+    text cell makes its one-hot features missing). Missing target values are always refused.
+
+    The task: ``"auto"`` reads text, True/False and at most 20 distinct whole numbers (or
+    more, when they are at most 5% of the rows) as class labels, and any other numbers (a
+    non-whole value, or many distinct values) as a regression target. ``Dataset.task_rule``
+    says why. Classification splits are stratified; regression targets stay as they are.
+
+    The arrays depend only on the values: the same table as CSV, Parquet or ``.npz`` gives the
+    same dataset (features are float32 before they are standardised).
+
+    Args:
+        path: The file.
+        target: The target column's name (tables), index (``.npy``) or array name (``.npz``);
+            ``None`` only for arrays (the last column, or ``y``).
+        task: ``"auto"``, ``"classification"`` or ``"regression"``.
+        drop: Columns to leave out (names; indices for arrays), recorded as dropped.
+        impute: ``None``, ``"mean"`` or ``"median"`` (see above).
+        test_fraction: Fraction of the rows held out for testing.
+        seed: Seed of the train/test split.
+
+    Returns:
+        The :class:`~near_optuna.Dataset`, named after the file's stem.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: For an unknown suffix, a missing target column, no numeric feature
-            column, missing or non-finite values, or arrays of the wrong shape.
+        ValueError: With one line naming the file, column or row and the rule: an unknown
+            suffix, a file that is not a table, an empty table, a missing target or dropped
+            column, a text column with too many values, missing values without ``impute``,
+            a target that does not fit ``task`` (a single class, numbers that are not whole
+            for classification, text for regression), or a Parquet file without pyarrow.
+
+    Example:
+        >>> import tempfile
+        >>> rows = [f"{i % 7},{i % 3 / 2},{'ab'[i % 2]},{i % 2}" for i in range(40)]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "pets.csv"
+        ...     _ = path.write_text("age,weight,color,label\n" + "\n".join(rows) + "\n")
+        ...     data = load_file(path, target="label")
+        >>> data.task, data.in_features, data.columns["one_hot"]
+        ('classification', 4, {'color': ['a', 'b']})
     """
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"`--data` file not found: {str(path)!r}.")
+        raise FileNotFoundError(f"`path` file not found: {str(path)!r}.")
     suffix = file.suffix.lower()
-    if suffix == ".csv":
-        x, y = _csv(file, target)
-    elif suffix == ".npy":
-        x, y = _npy(file, target)
-    elif suffix == ".npz":
-        x, y = _npz(file, target)
+    if suffix not in SUFFIXES:
+        raise ValueError(
+            f"`path` must end in one of {', '.join(SUFFIXES)}, but got {file.name!r}."
+        )
+    source = f"`path` {file.name!r}"
+    dropped = [drop] if isinstance(drop, str | int) else list(drop)
+    if suffix in (".npy", ".npz"):
+        read = npy_table if suffix == ".npy" else npz_table
+        table, what = read(file, target, [str(d) for d in dropped], source)
     else:
-        raise ValueError(
-            f"`--data` must end in one of {', '.join(SUFFIXES)}, but got {file.name!r}."
-        )
-    return from_arrays(x, y, name=file.stem, seed=seed, description=f"user file {file.name}")
+        if target is None:
+            raise ValueError(f"`target` must name the target column of {file.name!r}.")
+        table = _table(file, str(target), [str(d) for d in dropped], source)
+        what = f"`target` {str(target)!r}"
+    return make_dataset(
+        table.x,
+        table.y,
+        task=task,
+        name=file.stem,
+        test_fraction=test_fraction,
+        seed=seed,
+        description=f"user file {file.name}",
+        impute=impute,
+        names=table.names,
+        columns=table.columns,
+        source=source,
+        target=what,
+    )
 
 
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
+    parquet = _parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
+    header = _text_header(file, source) if parquet is None else list(parquet.schema_arrow.names)
+    _check_names(header, target, drop, file.name)
+    # pandas writes its index into Parquet files as __index_level_0__: not data.
+    index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
+    used = [j for j, n in enumerate(header) if n not in drop and n not in index]
+    names = [header[j] for j in used]
+    if parquet is not None:
+        columns = TableColumns(names, target, source=source, kinds=_parquet_kinds(parquet))
+        _read_parquet(parquet, names, columns, source)
+    else:
+        columns = _read_text(file, used, names, target, source)
+    if columns.rows == 0:
+        raise ValueError(f"{source} has column names but no data rows.")
+    table = columns.finish()
+    table.columns["dropped"] = [n for n in header if n in drop] + index
+    return table
 
 
-def _csv(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    try:  # utf-8-sig: spreadsheet exports often start with a byte-order mark
-        with file.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
-    except UnicodeDecodeError as err:
-        raise ValueError(f"`--data` {file.name!r} is not UTF-8 text: {err.reason}.") from err
-    if not rows or not rows[0]:
-        raise ValueError(f"`--data` {file.name!r} is empty: a header row is needed.")
-    header, body = rows[0], rows[1:]
-    if target is None:
-        raise ValueError(
-            f"`--target` must name the label column of {file.name!r}; columns: "
-            f"{', '.join(header)}."
-        )
+def _check_names(header: list[str], target: str, drop: list[str], name: str) -> None:
+    listing = ", ".join(header[:30]) + (
+        f" and {len(header) - 30} more" if len(header) > 30 else ""
+    )
     if target not in header:
+        hint = ""
+        if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+            hint = " (one column only: are the fields separated by another character?)"
         raise ValueError(
-            f"`--target` {target!r} is not a column of {file.name!r}; columns: "
-            f"{', '.join(header)}."
+            f"`target` {target!r} is not a column of {name!r}; columns: {listing}.{hint}"
         )
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
+    for column in drop:
+        if column not in header:
             raise ValueError(
-                f"`--data` {file.name!r} line {line} has {len(row)} fields, the "
-                f"header has {len(header)}."
+                f"`drop` names {column!r}, which is not a column of {name!r}; columns: {listing}."
             )
-    label = header.index(target)
-    features = []
-    for column, name in enumerate(header):
-        if column == label:
-            continue
-        values = [_number(row[column]) for row in body]
-        if all(v is not None for v in values):
-            features.append((name, values))
-        elif any(v is not None for v in values):  # numbers with gaps: "", "NA", "?"
-            line, cell = next(
-                (i + 2, row[column]) for i, row in enumerate(body) if _number(row[column]) is None
-            )
-            raise ValueError(
-                f"`--data` {file.name!r} column {name!r} is numeric but line "
-                f"{line} holds {cell!r}: fill or drop missing values first."
-            )
-    if not features:
-        raise ValueError(
-            f"`--data` {file.name!r} has no numeric feature columns besides the target {target!r}."
-        )
-    for name, values in features:
-        if not all(math.isfinite(v) for v in values if v is not None):
-            raise ValueError(f"`--data` {file.name!r} column {name!r} holds NaN or inf values.")
-    x = np.array([values for _, values in features], dtype=np.float64).T
-    labels = [row[label].strip() for row in body]
-    if "" in labels:
-        raise ValueError(
-            f"`--data` {file.name!r} target column {target!r} is empty on line "
-            f"{labels.index('') + 2}."
-        )
-    return x, np.array(labels)
+    if target in drop:
+        raise ValueError(f"`drop` names the target column {target!r}.")
+    if not set(header) - set(drop) - {target}:
+        raise ValueError(f"`path` {name!r} has no feature columns besides the target {target!r}.")
 
 
-def _npy(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    array = np.load(file, allow_pickle=False)
-    if array.ndim != 2 or array.shape[1] < 2:
+def _text_header(file: Path, source: str) -> list[str]:
+    with file.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    nul = head.find(bytes(1))
+    if nul >= 0:
         raise ValueError(
-            f"`--data` {file.name!r} must hold a 2-D array with a label column, but "
-            f"its shape is {array.shape}."
+            f"{source} is not a text table: it holds binary data (a NUL byte at offset {nul}); "
+            "save it as UTF-8 CSV."
         )
+    import pandas as pd
+
+    with _reading(source):
+        frame = pd.read_csv(file, sep=_separator(file), nrows=0, encoding="utf-8")
+    return [str(c) for c in frame.columns]
+
+
+def _separator(file: Path) -> str:
+    return "\t" if file.suffix.lower() == ".tsv" else ","
+
+
+def _read_text(
+    file: Path, used: list[int], names: list[str], target: str, source: str
+) -> TableColumns:
+    """Read a CSV/TSV chunk by chunk; read again, as text, columns that turn out to mix."""
+    import pandas as pd
+
+    text: set[str] = set()
+    while True:
+        columns = TableColumns(names, target, source=source)
+        # A chunked read is pandas' serial C parser: its memory stays near the chunk's size
+        # (the default whole-file read maps the file and parses it with two threads, at twice
+        # the peak memory on this project's 2-core machine). All columns are parsed, dropped
+        # ones too: with `usecols`, pandas accepts rows with extra fields without a word.
+        try:
+            with _reading(source), warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                with pd.read_csv(
+                    file,
+                    sep=_separator(file),
+                    dtype=dict.fromkeys(text, str) or None,
+                    chunksize=max(1, CHUNK_CELLS // len(used)),
+                    encoding="utf-8",
+                ) as reader:
+                    for frame in reader:
+                        columns.add(frame.iloc[:, used] if len(used) < frame.shape[1] else frame)
+            return columns
+        except MixedColumns as mixed:  # numbers in one chunk, text in another: all text
+            text |= mixed.columns
+
+
+def _parquet_file(file: Path, source: str) -> Any:
     try:
-        column = -1 if target is None else int(target)
-        labels = array[:, column]
-    except (ValueError, IndexError) as err:
+        import pyarrow.parquet as pq
+    except ImportError as err:
         raise ValueError(
-            f"`--target` for a .npy file must be a column index in "
-            f"[0, {array.shape[1] - 1}], but got {target!r}."
+            f"{source} is a Parquet file, which needs the Python package 'pyarrow': "
+            "pip install 'near_optuna[parquet]'."
         ) from err
-    return np.delete(array, column % array.shape[1], axis=1).astype(np.float64), labels
+    try:
+        return pq.ParquetFile(file)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{source} is not a Parquet file: {err}") from err
 
 
-def _npz(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(file, allow_pickle=False) as archive:
-        keys = list(archive.keys())
-        x_key = next((k for k in ("x", "X") if k in archive), None)
-        y_key = target or "y"
-        if x_key is None or y_key not in archive:
-            raise ValueError(
-                f"`--data` {file.name!r} must hold arrays 'x' and {y_key!r}, but it holds {keys}."
-            )
-        return np.asarray(archive[x_key], dtype=np.float64), np.asarray(archive[y_key])
+def _parquet_kinds(parquet: Any) -> dict[str, str]:
+    """Each column's kind from the file's schema: numbers (and booleans), or text."""
+    import pyarrow as pa
+
+    def kind(t: Any) -> str:
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+        return "number" if numeric or pa.types.is_decimal(t) else "text"
+
+    return {field.name: kind(field.type) for field in parquet.schema_arrow}
+
+
+def _read_parquet(parquet: Any, names: list[str], columns: TableColumns, source: str) -> None:
+    """Read row group by row group, one column at a time: a column chunk is all it holds."""
+    import pyarrow as pa
+
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        for name in names:
+            try:
+                part = parquet.read_row_group(group, columns=[name]).column(0)
+            except pa.ArrowException as err:
+                raise ValueError(f"{source} could not be read as Parquet: {err}") from err
+            columns.add_column(name, part.to_pandas())
+        columns.end_chunk(rows)
+
+
+@contextlib.contextmanager
+def _reading(source: str) -> Iterator[None]:
+    """Parser errors as one line that names the file."""
+    import pandas as pd
+
+    try:
+        yield
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{source} is empty: a header row and data rows are needed.") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{source} is not UTF-8 text ({err.reason}): save it as UTF-8 CSV."
+        ) from err
+    except pd.errors.ParserError as err:
+        detail = str(err).replace("Error tokenizing data. C error: ", "").strip()
+        raise ValueError(f"{source} is not a valid table: {detail}") from err

@@ -38,6 +38,15 @@ def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch
     return first.device if first is not None else torch.device("cpu")
 
 
+def probe_input(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows of a batch as a float64 probe takes them (integers as they are), on ``device``.
+
+    Only the rows a forward pass uses are converted: a float64 copy of all inputs would cost
+    twice a large table's float32 size in every trial.
+    """
+    return rows.to(device, torch.float64) if rows.is_floating_point() else rows.to(device)
+
+
 def check_inputs(model: nn.Module, inputs: Any) -> Batch:
     """``inputs`` as a checked :class:`Batch` that ``model``'s first layer can take.
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from near_optuna.measure._capture import recording
-from near_optuna.measure._inputs import check_inputs, resolve_device
+from near_optuna.measure._inputs import check_inputs, probe_input, resolve_device
 from near_optuna.measure._mlp import InitFn, apply_init
 from near_optuna.measure._repetitions import draw_repetitions
 from near_optuna.measure._score import near_score
@@ -49,7 +49,7 @@ def _probe(
     x = check_inputs(model, inputs).tensor
     target = resolve_device(device, model)
     probe = copy.deepcopy(model).to(device=target, dtype=torch.float64).eval()
-    return probe, (x.to(torch.float64) if x.is_floating_point() else x), target
+    return probe, x, target
 
 
 def _set_constant(model: nn.Module, value: float) -> None:
@@ -103,7 +103,7 @@ def epsilon_score(
     for value in weights:
         _set_constant(probe, value)
         with torch.no_grad():
-            out = probe(x[:batch_size].to(target))
+            out = probe(probe_input(x[:batch_size], target))
         outputs.append(_min_max(out.detach().to("cpu", torch.float64).numpy().ravel()))
     first, second = outputs
     if first is None or second is None:
@@ -149,7 +149,7 @@ def naswot_score(
         if init is not None:
             apply_init(probe, init, rep.init)
         with torch.no_grad(), recording(probe) as recorder:
-            probe(rep.batch.to(target))
+            probe(probe_input(rep.batch, target))
         kernel = np.zeros((size, size))
         for event in recorder.layers:
             if event.post is None:

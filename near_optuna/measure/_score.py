@@ -13,7 +13,7 @@ from torch import nn
 
 from near_optuna.measure._capture import LayerCapture, collect, recording
 from near_optuna.measure._guard import SignalStats, signal_stats
-from near_optuna.measure._inputs import check_inputs, resolve_device
+from near_optuna.measure._inputs import check_inputs, probe_input, resolve_device
 from near_optuna.measure._layers import WEIGHT_LAYERS
 from near_optuna.measure._mlp import InitFn, apply_init
 from near_optuna.measure._repetitions import draw_repetitions
@@ -204,8 +204,6 @@ def near_score(
     x = check_inputs(model, inputs).tensor
     target = resolve_device(device, model)
     probe = copy.deepcopy(model).to(device=target, dtype=torch.float64).eval()
-    if x.is_floating_point():
-        x = x.to(torch.float64)
     size = _batch_size(probe, x.shape[0], rows)
     # All forward passes first, then all spectra: alternating torch's and LAPACK's thread pools
     # layer by layer makes their idle-spinning threads fight over the cores.
@@ -214,11 +212,12 @@ def near_score(
     for rep in draw_repetitions(x, size, repetitions, seed):
         if init is not None:
             apply_init(probe, init, rep.init)
+        batch = probe_input(rep.batch, target)
         with torch.no_grad(), recording(probe) as recorder:
-            probe(rep.batch.to(target))
+            probe(batch)
         captures = collect(recorder, generator=rep.rows, rows=rows)
         if signal is None:
-            signal = signal_stats(rep.batch, recorder.layers)
+            signal = signal_stats(batch, recorder.layers)
         pending.append([_pending(c, method) for c in captures])
     flat = [p for rep in pending for p in rep]
     large = max(p.width for p in flat) >= PARALLEL_MIN_WIDTH

@@ -4,6 +4,9 @@ One fixed recipe: Adam (``lr``), mini-batches of ``batch_size`` reshuffled every
 generator seeded with ``seed``, no augmentation, no early stopping. The task follows the
 labels: integer labels are classes (cross-entropy; scored by accuracy), floating-point targets
 are regression (mean squared error on one output; scored by R², with the RMSE beside it).
+A regression target is trained standardised with the training split's mean and standard
+deviation (:func:`target_scale`), so the model predicts standardised values; scores are
+computed back in the target's own units.
 """
 
 from __future__ import annotations
@@ -64,6 +67,20 @@ def is_regression(labels: npt.NDArray[np.generic]) -> bool:
     return bool(np.issubdtype(labels.dtype, np.floating))
 
 
+def target_scale(labels: npt.NDArray[np.generic]) -> tuple[float, float]:
+    """``(mean, std)`` that standardise a regression target (``(0, 1)`` for class labels).
+
+    Example:
+        >>> target_scale(np.array([1.0, 3.0]))
+        (2.0, 1.0)
+    """
+    if not is_regression(labels):
+        return 0.0, 1.0
+    values = np.asarray(labels, dtype=np.float64)
+    std = float(values.std())
+    return float(values.mean()), std if std > 0 else 1.0
+
+
 def train_epochs(
     model: nn.Module,
     x: npt.NDArray[np.float32],
@@ -87,8 +104,12 @@ def train_epochs(
             raise ValueError(f"`{name}` must be > 0, but got {name}={value}.")
     target = torch.device(device)
     model.to(target).train()
-    inputs, labels = torch.from_numpy(x).to(target), torch.from_numpy(y).to(target)
     regression = is_regression(y)
+    mean, std = target_scale(y)
+    scaled = (
+        ((np.asarray(y, dtype=np.float64) - mean) / std).astype(np.float32) if regression else y
+    )
+    inputs, labels = torch.from_numpy(x).to(target), torch.from_numpy(scaled).to(target)
     loss_fn: nn.Module = nn.MSELoss() if regression else nn.CrossEntropyLoss()
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
@@ -116,12 +137,15 @@ def held_out_score(
     x: npt.NDArray[np.float32],
     y: npt.NDArray[np.generic],
     *,
+    scale: tuple[float, float] = (0.0, 1.0),
     device: str | torch.device = "cpu",
 ) -> tuple[float, Metric, float | None]:
     """``(score, metric, rmse)`` of ``model`` on held-out ``x, y`` (eval mode, no gradients).
 
-    Classes: accuracy, no RMSE. Regression: R² = 1 - SSE / SST (``-inf`` for non-finite
-    predictions; a constant target gives 0 for a perfect fit), and the RMSE.
+    Classes: accuracy, no RMSE. Regression: the model's standardised predictions are mapped
+    back with ``scale`` (the training target's ``(mean, std)``), then R² = 1 - SSE / SST
+    (``-inf`` for non-finite predictions; a constant target gives 0 for a perfect fit) and
+    the RMSE in the target's units.
     """
     model.eval()
     with torch.no_grad():
@@ -129,7 +153,7 @@ def held_out_score(
     if not is_regression(y):
         predicted = output.argmax(dim=1).numpy()
         return float((predicted == y).mean()), "accuracy", None
-    prediction = output.reshape(-1).numpy()
+    prediction = output.reshape(-1).numpy() * scale[1] + scale[0]
     target = np.asarray(y, dtype=np.float64)
     if not np.isfinite(prediction).all():
         return -math.inf, "r2", math.inf
@@ -179,6 +203,9 @@ def train_and_evaluate(
             device=device,
         )
     )
-    score, metric, rmse = held_out_score(model, data.x_test, data.y_test, device=device)
+    scale = target_scale(data.y_train)
+    score, metric, rmse = held_out_score(
+        model, data.x_test, data.y_test, scale=scale, device=device
+    )
     seconds = time.perf_counter() - start
     return TrainResult(score, losses[-1], len(losses), seconds, metric, rmse)

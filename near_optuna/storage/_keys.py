@@ -34,7 +34,10 @@ Study user attributes:
 
 ==============================  ===========================================================
 ``near:search_space``           the :class:`~near_optuna.SearchSpace` as a dict
-``near:data``                   the data description (name, samples, features, classes)
+``near:data``                   the data description (``Dataset.summary()``: name, task,
+                                samples, features, classes; for a user's file also
+                                ``task_rule`` and ``columns``: numeric, one-hot with their
+                                categories, dropped, imputed)
 ``near:data_hash``              SHA-256 of the data's values (training and test features and
                                 labels); a worker or resume with other values is refused
 ``near:score_name``             which score the study optimises (``near``, ``epsilon``, ...)

@@ -30,6 +30,7 @@ from near_optuna.measure._train import (
     DEFAULT_EPOCHS,
     held_out_score,
     is_regression,
+    target_scale,
     train_epochs,
 )
 from near_optuna.numerics._checks import check_at_least, plain_json
@@ -216,12 +217,12 @@ def _train(
         init=candidate.init,
         seed=seed,
     )
-    score, done = float("-inf"), 0
+    score, done, scale = float("-inf"), 0, target_scale(data.y_train)
     steps = train_epochs(
         model, data.x_train, data.y_train, epochs=epochs, seed=seed, device=device
     )
     for done, _loss in enumerate(steps, start=1):
-        score = held_out_score(model, data.x_test, data.y_test, device=device)[0]
+        score = held_out_score(model, data.x_test, data.y_test, scale=scale, device=device)[0]
         trial.report(score, done)
         if trial.should_prune():
             raise optuna.TrialPruned(f"validation score {score:.4g} after {done} epochs")

@@ -11,12 +11,14 @@ Exit codes: 0 success; 2 bad usage or input (one line on stderr, no traceback un
 ``--json PATH`` writes a summary with the keys ``study_name``, ``storage`` (password hidden),
 ``n_trials``, ``states`` (trial state name to count), ``best`` and ``top`` (``trial``,
 ``value``, ``widths``, ``activation``, ``init``, ``n_params``; the Pareto front for
-``--multi-objective``), ``saturation_widths``, ``dashboard_figures``, ``answer`` (the
-configuration to use: ``widths``, ``activation``, ``init``, ``n_params``, ``near_rank``,
-``chosen_by``; after ``--refine`` also ``val_accuracy`` or ``val_r2`` and ``origin``), after
-``--refine`` ``refine`` (``study_name``, ``candidates``, ``trainings``, ``epochs``,
-``seconds``, ``metric``), and after ``--validate`` ``validation``. Non-finite numbers are
-written as ``null``.
+``--multi-objective``), ``saturation_widths``, ``task`` (``classification`` or
+``regression``), ``data`` (the study's data description: name, task, samples, features,
+classes and, for ``--data``, the ``columns`` used: numeric, one-hot with their categories,
+dropped, imputed), ``dashboard_figures``, ``answer`` (the configuration to use: ``widths``,
+``activation``, ``init``, ``n_params``, ``near_rank``, ``chosen_by``; after ``--refine`` also
+``val_accuracy`` or ``val_r2`` and ``origin``), after ``--refine`` ``refine``
+(``study_name``, ``candidates``, ``trainings``, ``epochs``, ``seconds``, ``metric``), and
+after ``--validate`` ``validation``. Non-finite numbers are written as ``null``.
 """
 
 from near_optuna.tune._main import main

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
     from near_optuna.tune._report import print_report, print_validation, summary
     from near_optuna.tune._run import optimise
 
+    if prepared.data.task_rule is not None and not args.quiet:
+        print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     optimise(args, prepared)
     study = prepared.study
     report: TrainingCheck | None = None

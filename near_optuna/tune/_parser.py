@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from near_optuna.data._names import DATASETS, DEFAULT_DATASET
+from near_optuna.data._names import DATASETS, DEFAULT_DATASET, IMPUTE, MAX_CATEGORIES, TASKS
 from near_optuna.measure._names import (
     ACTIVATION_NAMES,
     DEFAULT_ACTIVATIONS,
@@ -108,8 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"built-in data (default: {DEFAULT_DATASET}, unless --data is given)",
     )
-    d.add_argument("--data", default=None, help="your data: .csv (with --target), .npy or .npz")
-    d.add_argument("--target", default=None, help="the label column of --data")
+    d.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="your data: .csv, .tsv or .parquet (with --target), .npy or .npz",
+    )
+    d.add_argument(
+        "--target",
+        default=None,
+        metavar="COLUMN",
+        help="target column of --data (a .npy file: its index, default the last)",
+    )
+    d.add_argument(
+        "--task",
+        choices=TASKS,
+        default="auto",
+        help="auto (the default) takes text, True/False and few distinct whole numbers as "
+        "class labels, other numbers as a regression target",
+    )
+    d.add_argument(
+        "--drop",
+        nargs="+",
+        default=[],
+        metavar="COLUMN",
+        help=f"columns of --data to leave out (a text column with more than {MAX_CATEGORIES} "
+        "distinct values must be)",
+    )
+    d.add_argument(
+        "--impute",
+        choices=IMPUTE,
+        default=None,
+        help="fill missing cells of --data with the column's training-split mean or median "
+        "(default: refuse them)",
+    )
     s = p.add_argument_group("search space and score")
     s.add_argument("--min-depth", type=int, default=1, help="fewest hidden layers")
     s.add_argument("--max-depth", type=int, default=3, help="most hidden layers")

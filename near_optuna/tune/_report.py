@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from near_optuna.storage._keys import (
+    STUDY_DATA,
     STUDY_SATURATION,
     TRIAL_ACTIVATION,
     TRIAL_INIT,
@@ -67,6 +68,7 @@ def summary(
     """The ``--json`` summary (its keys are listed in ``near_optuna.tune``'s docstring)."""
     trials = study.get_trials(deepcopy=False)
     best = best_configs(study, count=10)
+    described = study.user_attrs.get(STUDY_DATA)
     data: dict[str, Any] = {
         "study_name": study.study_name,
         "storage": url,
@@ -75,6 +77,8 @@ def summary(
         "best": best[0] if best else None,
         "top": best,
         "saturation_widths": study.user_attrs.get(STUDY_SATURATION, {}).get("widths"),
+        "task": described.get("task", "classification") if described else None,
+        "data": described,
     }
     data["answer"] = answer(data["best"], refinement)
     if report is not None:
@@ -155,6 +159,10 @@ def print_report(info: dict[str, Any], score: str, *, quiet: bool, pareto: bool)
     print(f"\nOpen the dashboard: optuna-dashboard {info['storage']}")
 
 
+def _gap(difference: float, metric: str) -> str:
+    return f"{difference:.4f}" if metric == "r2" else f"{100 * difference:.2f} points"
+
+
 def print_validation(report: TrainingCheck) -> None:
     """The ``--validate`` table and its verdict."""
     print(f"\nValidation: {len(report.trials)} configurations trained for {report.epochs} epochs")
@@ -169,5 +177,5 @@ def print_validation(report: TrainingCheck) -> None:
     print(
         f"Spearman(score, {metric}) = {rho}; the score's pick reached {report.pick_trained:.4f}"
         f", the best trained {report.best_trained:.4f} "
-        f"({100 * (report.best_trained - report.pick_trained):.2f} points apart)"
+        f"({_gap(report.best_trained - report.pick_trained, report.metric)} apart)"
     )

@@ -52,16 +52,42 @@ class Prepared:
     resumed: int | None = None
 
 
+_DATA_FLAGS = {
+    "path": "--data",
+    "target": "--target",
+    "task": "--task",
+    "drop": "--drop",
+    "impute": "--impute",
+}
+
+
 def load_data(args: argparse.Namespace, seed: int) -> Dataset:
     """The dataset named by ``--dataset`` or read from ``--data``, split with ``seed``."""
     if args.data is not None and args.dataset is not None:
         raise UsageError("give either `--dataset` or `--data`, not both.")
     if args.data is not None:
-        with user_input({"path": "--data", "target": "--target"}):
-            return load_file(args.data, target=args.target, seed=seed)
-    if args.target is not None:
-        raise UsageError("`--target` goes with `--data`.")
-    return load_dataset(args.dataset or DEFAULT_DATASET, seed=seed)
+        with user_input(_DATA_FLAGS):
+            return load_file(
+                args.data,
+                target=args.target,
+                task=args.task,
+                drop=args.drop,
+                impute=args.impute,
+                seed=seed,
+            )
+    for flag, value in (
+        ("--target", args.target),
+        ("--drop", args.drop),
+        ("--impute", args.impute),
+    ):
+        if value:
+            raise UsageError(f"`{flag}` goes with `--data`.")
+    data = load_dataset(args.dataset or DEFAULT_DATASET, seed=seed)
+    if args.task not in ("auto", data.task):
+        raise UsageError(
+            f"`--dataset` {data.name} is a {data.task} dataset, but `--task` is {args.task}."
+        )
+    return data
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -115,7 +141,7 @@ def build_objective(args: argparse.Namespace, data: Dataset, seed: int) -> NearO
     with user_input({"repetitions": "--repetitions", "tolerance": "--tolerance"}):
         return NearObjective(
             torch.from_numpy(data.x_train),
-            out_features=data.n_classes,
+            out_features=data.out_features,
             space=space,
             score=args.score,
             repetitions=args.repetitions,

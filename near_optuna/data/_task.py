@@ -1,0 +1,140 @@
+"""The task a target asks for (classification or regression), and the rule that picks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from near_optuna.data._names import TASKS
+from near_optuna.numerics._checks import check_choice
+
+Task = Literal["classification", "regression"]
+AUTO_MAX_CLASSES = 20
+AUTO_MAX_CLASS_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target ready for a :class:`~near_optuna.Dataset`.
+
+    Attributes:
+        task: ``"classification"`` or ``"regression"``.
+        values: Int64 class labels ``0 .. k - 1`` (in the sorted order of the raw values), or
+            float32 regression values as they were (not standardised).
+        rule: Why ``task="auto"`` chose the task; ``None`` when the task was given.
+    """
+
+    task: Task
+    values: npt.NDArray[np.int64] | npt.NDArray[np.float32]
+    rule: str | None
+
+
+def infer_task(y: npt.ArrayLike) -> tuple[Task, str]:
+    """The rule of ``task="auto"``: the task a target asks for, and why.
+
+    Text, booleans and other non-numbers are class labels. Numbers are regression values when
+    any of them is not a whole number, or when they take more than ``AUTO_MAX_CLASSES`` (20)
+    distinct values *and* more than ``AUTO_MAX_CLASS_FRACTION`` (5%) of the rows; fewer
+    distinct whole numbers are class labels.
+
+    Example:
+        >>> infer_task([0, 1, 1, 2])[0], infer_task([0.5, 1.0, 2.0])[0]
+        ('classification', 'regression')
+        >>> infer_task(["cat", "dog"])[1]
+        'the target holds text'
+    """
+    raw = np.asarray(y)
+    if raw.dtype.kind == "b":
+        return "classification", "the target holds True/False values"
+    if raw.dtype.kind not in "iuf":
+        return "classification", "the target holds text"
+    if not _whole(raw):
+        return "regression", "the target holds numbers that are not whole numbers"
+    distinct, rows = len(np.unique(raw)), len(raw)
+    if distinct > AUTO_MAX_CLASSES and distinct > AUTO_MAX_CLASS_FRACTION * rows:
+        return "regression", (
+            f"the target holds {distinct} distinct whole numbers, more than "
+            f"{AUTO_MAX_CLASSES} and more than {AUTO_MAX_CLASS_FRACTION:.0%} of the {rows} rows"
+        )
+    return "classification", f"the target holds {distinct} distinct whole numbers"
+
+
+def encode_target(y: npt.ArrayLike, task: str = "auto", *, what: str = "`y`") -> Target:
+    """Check a target against ``task`` and encode it.
+
+    Args:
+        y: One value per sample: class labels (any sortable values) or numbers.
+        task: ``"auto"`` (see :func:`infer_task`), ``"classification"`` or ``"regression"``.
+        what: How messages name the target (``"`y`"``, ``"`target` 'label'"``).
+
+    Raises:
+        ValueError: For an unknown ``task``, missing values, a single class or a constant
+            regression target, non-whole numbers given ``task="classification"``, or text
+            or booleans given ``task="regression"``.
+
+    Example:
+        >>> target = encode_target(["b", "a", "b"])
+        >>> target.task, target.values.tolist()
+        ('classification', [1, 0, 1])
+    """
+    check_choice(task, TASKS, name="task")
+    raw = np.asarray(y)
+    _check_present(raw, what)
+    chosen, rule = infer_task(raw)
+    if task == "classification" and raw.dtype.kind in "iuf" and not _whole(raw):
+        example = raw[np.mod(raw, 1) != 0][0]
+        raise ValueError(
+            f"{what} holds numbers that are not whole numbers (such as {example:g}), so they "
+            "are not class labels: set `task` to 'regression' or 'auto'."
+        )
+    if task == "regression" and raw.dtype.kind not in "iuf":
+        kind = "True/False values" if raw.dtype.kind == "b" else "text"
+        raise ValueError(
+            f"{what} holds {kind} (such as {_show(raw[0])}), which regression cannot fit: set "
+            "`task` to 'classification' or 'auto'."
+        )
+    final: Task = chosen if task == "auto" else cast(Task, task)
+    values = _encoded(raw, final, what)
+    return Target(final, values, rule if task == "auto" else None)
+
+
+def _encoded(
+    raw: np.ndarray, task: Task, what: str
+) -> npt.NDArray[np.int64] | npt.NDArray[np.float32]:
+    if task == "regression":
+        if np.ptp(raw) == 0:
+            raise ValueError(
+                f"{what} has a single value ({_show(raw[0])}), which regression cannot learn "
+                "from: a target must vary."
+            )
+        return raw.astype(np.float32)
+    classes, labels = np.unique(raw, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{what} has a single class ({_show(classes[0])}): classification needs at least 2."
+        )
+    return labels.astype(np.int64).reshape(-1)
+
+
+def _show(value: Any) -> str:
+    """``repr`` of a value as Python has it (numpy 2 would write ``np.str_('a')``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _whole(raw: np.ndarray) -> bool:
+    return raw.dtype.kind in "iu" or bool(np.all(np.mod(raw, 1) == 0))
+
+
+def _check_present(raw: np.ndarray, what: str) -> None:
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        missing = int(raw.size - np.isfinite(raw).sum())
+        raise ValueError(
+            f"{what} must not hold missing labels, but it holds {missing} NaN or inf."
+        )
+    if raw.dtype.kind in "US" and (np.char.strip(raw.astype(str)) == "").any():
+        raise ValueError(f"{what} must not hold missing labels, but it holds empty ones.")
+    if raw.dtype.kind == "O" and any(v is None or v != v for v in raw.tolist()):
+        raise ValueError(f"{what} must not hold missing labels, but it holds empty ones.")
