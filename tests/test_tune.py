@@ -409,7 +409,6 @@ BAD = [
         "`--target` 'id' holds text (such as 'u0'), which regression cannot fit: set `--task` to "
         "'classification' or 'auto'.",
     ),
-    (["--dataset", "diabetes", "--validate", "2"], "`--validate` with regression data is not"),
     (["--dataset", "digits", "--task", "regression"], "is a classification dataset, but `--task`"),
     (["--drop", "a"], "`--drop` goes with `--data`."),
     (["--min-width", "64", "--max-width", "32"], "`--max-width` must be >= `--min-width` (64)"),
@@ -557,3 +556,27 @@ def test_a_bug_is_an_unexpected_failure_not_a_usage_error(tmp_path, monkeypatch,
     code = main(["--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", *FAST])
     assert code == 1
     assert "unexpected failure: ValueError: an internal invariant broke" in capsys.readouterr().err
+
+
+def test_a_regression_csv_is_tuned_checked_and_refined_as_regression(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    load_diabetes(as_frame=True).frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    args = ["--data", "diabetes.csv", "--target", "target", "--n-trials", "6", "--max-width", "32"]
+    args += ["--repetitions", "1", "--validate", "1", "--refine", "2", "--refine-epochs", "4"]
+    result = cli(*args, "--json", "d.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Task: regression" in result.stdout
+    assert "Spearman(score, R²)" in result.stdout
+    info = json.loads((tmp_path / "d.json").read_text())
+    assert info["task"] == "regression"
+    assert info["answer"]["chosen_by"] == "refine"
+    assert "val_r2" in info["answer"]
+    assert info["refine"]["metric"] == "r2"
+    assert info["validation"]["metric"] == "r2"
+    study = optuna.load_study(
+        study_name="near_optuna",
+        storage="sqlite:///" + str(tmp_path / "studies" / "near_optuna.db"),
+    )
+    best = study.best_trial
+    assert best.user_attrs["near:layers"][-1]["width"] == 1, "one output"
