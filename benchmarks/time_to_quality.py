@@ -81,6 +81,21 @@ def accuracy_objective(
     return objective
 
 
+def recorder(
+    events: list[Event], start: float, epochs: Callable[[optuna.Study], int]
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """A callback appending an event whenever the study's best completed configuration changes."""
+
+    def record(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if done:
+            best = config_of(max(done, key=lambda t: t.values[0]))
+            if not events or events[-1].config != best:
+                events.append(Event(time.perf_counter() - start, epochs(study), best))
+
+    return record
+
+
 def epochs_of(study: optuna.Study) -> int:
     return sum(max(t.intermediate_values, default=0) for t in study.trials)
 
@@ -97,15 +112,7 @@ def run_accuracy_method(
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     events: list[Event] = []
-    start = time.perf_counter()
-
-    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if done:
-            best = config_of(max(done, key=lambda t: t.values[0]))
-            if not events or events[-1].config != best:
-                events.append(Event(time.perf_counter() - start, epochs_of(study), best))
-
+    record = recorder(events, time.perf_counter(), epochs_of)
     study.optimize(accuracy_objective(part, max_epochs, seed), timeout=budget, callbacks=[record])
     return events
 
@@ -124,13 +131,7 @@ def run_near(data: Dataset, seed: int, budget: float, refine: bool) -> list[Even
     study, objective = near_study(data, seed)
     events: list[Event] = []
     start = time.perf_counter()
-
-    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if done:
-            best = config_of(max(done, key=lambda t: t.values[0]))
-            if not events or events[-1].config != best:
-                events.append(Event(time.perf_counter() - start, 0, best))
+    record = recorder(events, start, lambda _study: 0)
 
     study.optimize(objective, timeout=budget / 3 if refine else budget, callbacks=[record])
     while len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) < 5:

@@ -25,6 +25,15 @@ DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
 DEFAULT_TRIALS = 50
 DEFAULT_HEARTBEAT = 10
 DEFAULT_REFINE_EPOCHS = 30
+SPACE_FLAGS = {
+    "min_depth": "--min-depth",
+    "max_depth": "--max-depth",
+    "min_width": "--min-width",
+    "max_width": "--max-width",
+    "activations": "--activations",
+    "inits": "--inits",
+}
+"""The search space's arguments and the flags that set them."""
 SAMPLERS = ("tpe", "random", "gp", "nsga2")
 DESCRIPTION = """An Optuna study that scores MLPs with NEAR instead of training them.
 

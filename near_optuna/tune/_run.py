@@ -31,7 +31,7 @@ from near_optuna.storage._workers import (
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
 from near_optuna.tune._errors import PROG, UsageError, user_input
-from near_optuna.tune._parser import DEFAULT_STORAGE, DEFAULT_TRIALS
+from near_optuna.tune._parser import DEFAULT_STORAGE, DEFAULT_TRIALS, SPACE_FLAGS
 from near_optuna.tune._progress import progress_bar
 from near_optuna.tune._study import check_settings, name_metrics, open_study, shared_settings
 
@@ -116,19 +116,9 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"`--json` folder does not exist: {str(Path(args.json).parent)!r}.")
 
 
-_SPACE_FLAGS = {
-    "min_depth": "--min-depth",
-    "max_depth": "--max-depth",
-    "min_width": "--min-width",
-    "max_width": "--max-width",
-    "activations": "--activations",
-    "inits": "--inits",
-}
-
-
 def build_objective(args: argparse.Namespace, data: Dataset, seed: int) -> NearObjective:
     """The search space and objective that the flags describe, scoring with ``seed``."""
-    with user_input(_SPACE_FLAGS | {"device": "--device"}):
+    with user_input(SPACE_FLAGS | {"device": "--device"}):
         check_device(args.device)
         space = SearchSpace(
             min_depth=args.min_depth,

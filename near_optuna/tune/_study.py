@@ -36,16 +36,10 @@ from near_optuna.storage._settings import (
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
 from near_optuna.tune._errors import UsageError
-from near_optuna.tune._parser import DEFAULT_TRIALS
+from near_optuna.tune._parser import DEFAULT_TRIALS, SPACE_FLAGS
 
 Direction: TypeAlias = Literal["maximize", "minimize"]
-_FLAGS = {
-    "min_depth": "--min-depth",
-    "max_depth": "--max-depth",
-    "min_width": "--min-width",
-    "max_width": "--max-width",
-    "activations": "--activations",
-    "inits": "--inits",
+_FLAGS = SPACE_FLAGS | {
     "score_name": "--score",
     "repetitions": "--repetitions",
     "tolerance": "--tolerance",
