@@ -69,10 +69,13 @@ def choose_sampler(
 
     A small finite space (one depth, few widths, activations and inits) sampled at random
     scores the same configurations again and again; enumerated, each is scored once and the
-    study stops when all are done. The budget is ``--n-trials`` or ``--max-total-trials``
-    (50 when neither nor ``--timeout`` is given).
+    study stops when all are done. The budget is ``--n-trials`` (50 when neither it nor
+    ``--timeout`` is given); with ``--max-total-trials`` the study runs exactly that many
+    trials, so it is sampled as usual.
     """
-    budget = args.n_trials or args.max_total_trials
+    if args.max_total_trials is not None:  # a budget shared by workers: exactly that many trials
+        return make_sampler(args.sampler, seed)
+    budget = args.n_trials
     if budget is None and args.timeout is None:
         budget = DEFAULT_TRIALS
     grid = space.grid()
