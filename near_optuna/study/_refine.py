@@ -29,7 +29,6 @@ from near_optuna.measure._peers import param_score
 from near_optuna.measure._train import (
     DEFAULT_EPOCHS,
     held_out_score,
-    is_regression,
     target_scale,
     train_epochs,
 )
@@ -195,10 +194,6 @@ def refine_candidates(
     return chosen
 
 
-def _outputs(data: Dataset) -> int:
-    return 1 if is_regression(data.y_train) else data.n_classes
-
-
 def _train(
     trial: optuna.Trial,
     candidate: Candidate,
@@ -212,7 +207,7 @@ def _train(
     model = build_mlp(
         data.in_features,
         candidate.widths,
-        _outputs(data),
+        data.out_features,
         activation=candidate.activation,
         init=candidate.init,
         seed=seed,
@@ -355,7 +350,7 @@ def _answer(
         return float(trial.intermediate_values[max(trial.intermediate_values)])
 
     def size(candidate: Candidate) -> int:
-        return int(param_score(build_mlp(data.in_features, candidate.widths, _outputs(data))))
+        return int(param_score(build_mlp(data.in_features, candidate.widths, data.out_features)))
 
     def rank(trial: optuna.trial.FrozenTrial) -> tuple[float, int, int]:
         candidate = by_key[trial.user_attrs[TRIAL_CANDIDATE]["key"]]
@@ -365,7 +360,7 @@ def _answer(
     best = max(complete, key=rank)
     answer = by_key[best.user_attrs[TRIAL_CANDIDATE]["key"]]
     epochs = sum(max(t.intermediate_values, default=0) for t in mine)
-    metric = "r2" if is_regression(data.y_train) else "accuracy"
+    metric = "r2" if data.task == "regression" else "accuracy"
     return Refinement(
         answer,
         value(best),

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from near_optuna.data._datasets import Dataset
 from near_optuna.measure._mlp import build_mlp
-from near_optuna.measure._train import DEFAULT_EPOCHS, is_regression, train_and_evaluate
+from near_optuna.measure._train import DEFAULT_EPOCHS, train_and_evaluate
 from near_optuna.storage._keys import STUDY_VALIDATION, TRIAL_ACTIVATION, TRIAL_INIT, TRIAL_WIDTHS
 
 
@@ -111,8 +111,7 @@ def check_with_training(
     top, rest = ranked[:k], ranked[k:]
     rng = np.random.default_rng(seed)
     chosen = [rest[i] for i in sorted(rng.choice(len(rest), min(k, len(rest)), replace=False))]
-    regression = is_regression(data.y_train)
-    metric = "r2" if regression else "accuracy"
+    metric = "r2" if data.task == "regression" else "accuracy"
     rows = []
     for i, (trial, group) in enumerate(
         [(t, "top") for t in top] + [(t, "random") for t in chosen]
@@ -121,7 +120,7 @@ def check_with_training(
         model = build_mlp(
             data.in_features,
             attrs[TRIAL_WIDTHS],
-            1 if regression else data.n_classes,
+            data.out_features,
             activation=attrs[TRIAL_ACTIVATION],
             init=attrs[TRIAL_INIT],
             seed=seed,
