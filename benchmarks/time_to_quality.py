@@ -12,6 +12,8 @@ Five ways to choose an MLP on the same data, search space and wall-clock budget:
     validation accuracy every epoch (at most ``--max-epochs``).
 (d) ``tpe``: the same without pruning.
 (e) ``random+hyperband``: random search with ``HyperbandPruner``.
+(f) ``tpe+hyperband-2048``: (c) with widths up to 2048, as far as near+refine's width
+    escalation reaches (not run by default).
 
 The search space is the CLI's: depth 1-3, widths 8-512 (log), all 10 activations and 7
 initialisations. Validation is 20% of the training split; the test split is used only to
@@ -31,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import optuna
 import torch
@@ -42,7 +45,15 @@ from near_optuna.measure._names import ACTIVATION_NAMES, INIT_NAMES
 from near_optuna.measure._train import held_out_score, train_and_evaluate, train_epochs
 
 SPACE = SearchSpace(activations=ACTIVATION_NAMES, inits=INIT_NAMES)
-METHODS = ("near", "near+refine", "tpe+hyperband", "tpe", "random+hyperband")
+WIDE_SPACE = SearchSpace(activations=ACTIVATION_NAMES, inits=INIT_NAMES, max_width=2048)
+METHODS = (
+    "near",
+    "near+refine",
+    "tpe+hyperband",
+    "tpe",
+    "random+hyperband",
+    "tpe+hyperband-2048",
+)
 Config = tuple[tuple[int, ...], str, str]
 
 
@@ -62,10 +73,10 @@ def config_of(trial: optuna.trial.FrozenTrial) -> Config:
 
 
 def accuracy_objective(
-    part: Dataset, max_epochs: int, seed: int
+    part: Dataset, max_epochs: int, seed: int, space: SearchSpace = SPACE
 ) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
-        widths, activation, init = SPACE.suggest(trial)
+        widths, activation, init = space.suggest(trial)
         model = build_mlp(
             part.in_features, widths, part.n_classes, activation=activation, init=init, seed=seed
         )
@@ -108,12 +119,14 @@ def run_accuracy_method(
     if name.startswith("random"):
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
-    if name.endswith("hyperband"):
+    if "hyperband" in name:
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
+    space = WIDE_SPACE if name.endswith("2048") else SPACE
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     events: list[Event] = []
     record = recorder(events, time.perf_counter(), epochs_of)
-    study.optimize(accuracy_objective(part, max_epochs, seed), timeout=budget, callbacks=[record])
+    objective = accuracy_objective(part, max_epochs, seed, space)
+    study.optimize(objective, timeout=budget, callbacks=[record])
     return events
 
 
@@ -127,17 +140,17 @@ def near_study(data: Dataset, seed: int) -> tuple[optuna.Study, NearObjective]:
     return study, objective
 
 
-def run_near(data: Dataset, seed: int, budget: float, refine: bool) -> list[Event]:
+def run_near(data: Dataset, seed: int, seconds: float, refine: bool, k: int) -> list[Event]:
     study, objective = near_study(data, seed)
     events: list[Event] = []
     start = time.perf_counter()
     record = recorder(events, start, lambda _study: 0)
 
-    study.optimize(objective, timeout=budget / 3 if refine else budget, callbacks=[record])
-    while len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) < 5:
+    study.optimize(objective, timeout=seconds, callbacks=[record])
+    while len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) < k:
         study.optimize(objective, n_trials=1, callbacks=[record])  # an answer needs trials
     if refine:
-        result = refine_study(study, data, 5, seed=seed)
+        result = refine_study(study, data, k, seed=seed)
         answer = result.answer
         config = (answer.widths, answer.activation, answer.init)
         events.append(Event(time.perf_counter() - start, result.epochs, config))
@@ -164,26 +177,101 @@ def retrain(
     return cache[config]
 
 
-def within(events: list[dict[str, float]], target: float) -> tuple[float | None, int | None]:
-    for event in events:
-        if event["test"] >= target - 0.01:
-            return event["seconds"], int(event["epochs"])
+def n_params(config: Config, data: Dataset) -> int:
+    widths, activation, init = config
+    model = build_mlp(data.in_features, widths, data.n_classes, activation=activation, init=init)
+    return sum(p.numel() for p in model.parameters())
+
+
+class Point(TypedDict):
+    """One answer a run held: from ``seconds`` and ``epochs`` on, retrained to ``test``."""
+
+    seconds: float
+    epochs: int
+    test: float
+    config: list[object]
+    n_params: int
+
+
+class PoolEntry(TypedDict):
+    config: list[object]
+    test: float
+    n_params: int
+
+
+Run = list[Point]
+
+
+def position(point: Point, axis: str) -> float:
+    return float(point["seconds"] if axis == "seconds" else point["epochs"])
+
+
+def held_at(run: Run, x: float, axis: str = "seconds") -> float | None:
+    """Test accuracy of the answer a run held at ``x`` seconds or epochs (None: none yet)."""
+    held = None
+    for point in run:
+        if position(point, axis) <= x:
+            held = point["test"]
+    return held
+
+
+def within(run: Run, target: float) -> tuple[float | None, int | None]:
+    """Seconds and epochs a run needed to hold an answer within 1 point of ``target``."""
+    for event in run:
+        if float(event["test"]) >= target - 0.01:
+            return float(event["seconds"]), int(event["epochs"])
     return None, None
+
+
+def median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def cell(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist1d"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=60.0, help="wall seconds per method")
+    parser.add_argument(
+        "--budget", type=float, default=90.0, help="wall seconds per training-based method"
+    )
+    parser.add_argument(
+        "--near-seconds", type=float, default=20.0, help="wall seconds of the NEAR study"
+    )
+    parser.add_argument("--refine", type=int, default=5, help="K of near+refine")
     parser.add_argument("--max-epochs", type=int, default=30)
-    parser.add_argument("--retrain-epochs", type=int, default=60)
+    parser.add_argument("--retrain-epochs", type=int, default=30)
     parser.add_argument("--retrain-seeds", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--out", default=None, help="folder for the JSON results")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (every method)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS[:5]), choices=METHODS)
+    parser.add_argument("--out", default=None, help="folder for curves.json, table.md, figure")
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        help="only write the table and figure from earlier curves.json files (merged)",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        runs = [json.loads(Path(path).read_text()) for path in args.from_json]
+        merged: dict[str, dict[str, list[Run]]] = {}
+        merged_pools: dict[str, list[PoolEntry]] = {}
+        for saved in runs:  # methods and retrained answers of one dataset may come from several
+            for name, by_method in saved["results"].items():
+                merged.setdefault(name, {}).update(by_method)
+                known = {str(p["config"]) for p in merged_pools.get(name, [])}
+                fresh = [p for p in saved["pools"][name] if str(p["config"]) not in known]
+                merged_pools.setdefault(name, []).extend(fresh)
+        settings = {**runs[0]["settings"], "datasets": list(merged)}
+        report(merged, merged_pools, settings, Path(args.out or Path(args.from_json[0]).parent))
+        return 0
+    torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    results: dict[str, dict[str, list[list[dict[str, float]]]]] = {}
+    results: dict[str, dict[str, list[Run]]] = {}
+    pools: dict[str, list[PoolEntry]] = {}
     for name in args.datasets:
         data = load_dataset(name)
         cache: dict[Config, float] = {}
@@ -191,10 +279,12 @@ def main() -> int:
         for seed in range(args.seeds):
             for method in args.methods:
                 if method.startswith("near"):
-                    events = run_near(data, seed, args.budget, refine=method == "near+refine")
+                    events = run_near(
+                        data, seed, args.near_seconds, method == "near+refine", args.refine
+                    )
                 else:
                     events = run_accuracy_method(method, data, seed, args.budget, args.max_epochs)
-                curve = [
+                curve: Run = [
                     {
                         "seconds": e.seconds,
                         "epochs": e.epochs,
@@ -206,38 +296,168 @@ def main() -> int:
                             cache=cache,
                         ),
                         "config": [list(e.config[0]), e.config[1], e.config[2]],
+                        "n_params": n_params(e.config, data),
                     }
                     for e in events
                 ]
                 results[name][method].append(curve)
-                final = curve[-1]["test"] if curve else float("nan")
-                print(f"{name} seed {seed} {method}: final test accuracy {final:.4f}", flush=True)
-        print(table(name, results[name]))
+                last = f"{curve[-1]['config']} test {curve[-1]['test']:.4f}" if curve else "none"
+                print(
+                    f"{name} seed {seed} {method}: {len(curve)} answers, final {last}", flush=True
+                )
+        pools[name] = [
+            {"config": [list(c[0]), c[1], c[2]], "test": acc, "n_params": n_params(c, data)}
+            for c, acc in cache.items()
+        ]
+    settings = {key: value for key, value in vars(args).items() if key != "from_json"}
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "curves.json").write_text(json.dumps(results, indent=1))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "curves.json").write_text(
+            json.dumps({"settings": settings, "results": results, "pools": pools}, indent=1)
+        )
+        report(results, pools, settings, out)
+    else:
+        for name in results:
+            print(table(name, results[name], pools[name]))
     return 0
 
 
-def table(name: str, by_method: dict[str, list[list[dict[str, float]]]]) -> str:
-    finals = [run[-1]["test"] for runs in by_method.values() for run in runs if run]
+def table(name: str, by_method: dict[str, list[Run]], pool: list[PoolEntry]) -> str:
+    """Markdown: each method's answers against the best any method found, seed by seed."""
+    finals = [float(run[-1]["test"]) for runs in by_method.values() for run in runs if run]
     target = max(finals)
+    # Equal wall time: each seed's near+refine finishing time, or the shortest budget.
+    refine_runs = by_method.get("near+refine", [])
+    ends = [float(run[-1]["seconds"]) for run in refine_runs if run]
     lines = [
-        f"\n{name}: best answer of any method {target:.4f}",
-        "| method | final test acc. (median) | seconds to within 1 point "
-        "| epochs to within 1 point |",
-        "|---|---:|---:|---:|",
+        f"\n**{name}**: best answer of any method {target:.4f} (test accuracy, retrained); "
+        f"near+refine finished after {cell(median_or_none(ends), 1)} s (median)",
+        "",
+        "| method | final test acc. (median) | test acc. at near+refine's finish (median) "
+        "| seconds to within 1 point (median) | epochs to within 1 point (median) |",
+        "|---|---:|---:|---:|---:|",
     ]
+    tpe_hb_seconds: list[float] = []
     for method, runs in by_method.items():
-        final = statistics.median(run[-1]["test"] for run in runs if run)
+        final = median_or_none([float(run[-1]["test"]) for run in runs if run])
+        at_end = [held_at(run, ends[i]) if i < len(ends) else None for i, run in enumerate(runs)]
+        held = median_or_none([0.0 if acc is None else acc for acc in at_end]) if ends else None
         hits = [within(run, target) for run in runs]
         seconds = [s for s, _ in hits if s is not None]
-        epochs = [e for _, e in hits if e is not None]
+        epochs = [float(e) for _, e in hits if e is not None]
+        if method == "tpe+hyperband":
+            tpe_hb_seconds = seconds
         reached = f"{len(seconds)}/{len(runs)} runs"
         time_cell = f"{statistics.median(seconds):.1f} ({reached})" if seconds else "never"
         epoch_cell = f"{statistics.median(epochs):.0f}" if epochs else "-"
-        lines.append(f"| {method} | {final:.4f} | {time_cell} | {epoch_cell} |")
+        lines.append(f"| {method} | {cell(final)} | {cell(held)} | {time_cell} | {epoch_cell} |")
+    lines += ["", *goals(name, by_method, pool, target, ends, tpe_hb_seconds)]
     return "\n".join(lines)
+
+
+def goals(
+    name: str,
+    by_method: dict[str, list[Run]],
+    pool: list[PoolEntry],
+    target: float,
+    ends: list[float],
+    tpe_hb_seconds: list[float],
+) -> list[str]:
+    """The issue's goals for near+refine, per seed, stated as met or not met."""
+    refine_runs = by_method.get("near+refine", [])
+    hyperband_runs = by_method.get("tpe+hyperband", [])
+    if not refine_runs or not hyperband_runs:
+        return []
+    lines = []
+    for seed, (ours, theirs) in enumerate(zip(refine_runs, hyperband_runs, strict=False)):
+        answer = ours[-1]
+        at = float(answer["seconds"])
+        rival = held_at(theirs, at)
+        size = int(answer["n_params"])
+        peers = [float(p["test"]) for p in pool if int(p["n_params"]) <= 2 * size]
+        best_peer = max(peers)
+        mine_s, _ = within(ours, target)
+        theirs_s, _ = within(theirs, target)
+        fast = (
+            "not met (near+refine never within 1 point)"
+            if mine_s is None
+            else "met (TPE+Hyperband never within 1 point)"
+            if theirs_s is None
+            else ("met" if mine_s <= theirs_s / 3 else "not met")
+            + f" ({mine_s:.1f} s against {theirs_s:.1f} s)"
+        )
+        test = float(answer["test"])
+        lines.append(
+            f"- seed {seed}: near+refine's answer {answer['config']} ({size} parameters) tests "
+            f"{test:.4f} after {at:.1f} s; TPE+Hyperband held "
+            f"{cell(rival)} then: **{'met' if rival is None or test >= rival else 'not met'}**. "
+            f"Best of the {len(peers)} retrained answers of at most twice its size: "
+            f"{best_peer:.4f} (within 1.5 points: "
+            f"**{'met' if test >= best_peer - 0.015 else 'not met'}**). "
+            f"Within 1 point of the best in a third of TPE+Hyperband's time: **{fast}**."
+        )
+    if name == "mnist1d":
+        finals = [float(run[-1]["test"]) for run in refine_runs]
+        lines.append(
+            "- Within 3 points of 0.717 (512-512-512 relu, 60 epochs): "
+            + ", ".join(f"{acc:.4f} {'met' if acc >= 0.687 else 'not met'}" for acc in finals)
+        )
+    return lines
+
+
+def report(
+    results: dict[str, dict[str, list[Run]]],
+    pools: dict[str, list[PoolEntry]],
+    settings: dict[str, object],
+    out: Path,
+) -> None:
+    text = [
+        "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+        *(table(name, results[name], pools[name]) for name in results),
+    ]
+    (out / "table.md").write_text("\n".join(text) + "\n")
+    print("\n".join(text))
+    figure(results, out / "time_to_quality.png", seconds=float(str(settings["budget"])))
+
+
+def figure(results: dict[str, dict[str, list[Run]]], path: Path, *, seconds: float) -> None:
+    """Median test accuracy of the held answer against wall seconds and training epochs.
+
+    The seconds axis runs to at least ``seconds`` (the training-based methods' budget).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 7), squeeze=False)
+    for column, (name, by_method) in enumerate(results.items()):
+        for row, axis in enumerate(("seconds", "epochs")):
+            ax = axes[row][column]
+            end = max(position(p, axis) for runs in by_method.values() for r in runs for p in r)
+            end = max(end, seconds) if axis == "seconds" else end
+            for method, runs in by_method.items():
+                points = sorted({position(p, axis) for run in runs for p in run})
+                xs: list[float] = []
+                ys: list[float] = []
+                for x in points:
+                    held = [held_at(run, x, axis) for run in runs]
+                    known = [h for h in held if h is not None]
+                    if len(known) == len(runs):
+                        xs.append(x)
+                        ys.append(statistics.median(known))
+                if xs:
+                    ax.step([*xs, end], [*ys, ys[-1]], where="post", label=method, marker=".")
+            ax.set_xscale("symlog" if axis == "epochs" else "linear")
+            ax.set_xlabel("wall seconds" if axis == "seconds" else "training epochs spent")
+            ax.set_ylabel("test accuracy of the answer (median of seeds)")
+            ax.set_title(name)
+            ax.grid(alpha=0.3)
+        axes[0][column].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
