@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from near_optuna import NearGate, build_mlp
-from near_optuna.numerics._rules import below_percentile
+from near_optuna.numerics._rules import below_percentile, width_pays
 
 PRUNED = optuna.trial.TrialState.PRUNED
 
@@ -40,7 +40,7 @@ def test_gate_records_and_lets_a_good_model_through(x, study):
 
 def test_gate_prunes_before_training(x, study):
     trained = []
-    gate = NearGate(x, max_widths=[64], percentile=None)
+    gate = NearGate(x, max_widths=[64], percentile=None, size_probes=0)
 
     def objective(trial: optuna.Trial) -> float:
         width, init = trial.suggest_categorical("case", ["256/kaiming", "32/normal"]).split("/")
@@ -63,6 +63,86 @@ def test_gate_prunes_before_training(x, study):
     assert reasons[1].startswith("signal-scale guard")
     assert all(t.state == PRUNED for t in study.trials)
     assert trained == []
+
+
+def width_study(gate: NearGate, study: optuna.Study, cases: list[tuple[int, float]]) -> list:
+    """Run one trial per (width, value) case; return the widths that were trained."""
+    trained = []
+
+    def objective(trial: optuna.Trial) -> float:
+        width, value = cases[trial.number]
+        gate(trial, build_mlp(8, [width], 3, init="kaiming_uniform", seed=0))
+        trained.append(width)
+        return value  # stands in for a trained accuracy
+
+    study.optimize(objective, n_trials=len(cases))
+    return trained
+
+
+def test_size_probes_are_trained_then_the_rule_holds(x, study):
+    gate = NearGate(x, max_widths=[64], percentile=None, size_probes=2, warmup=2)
+    cases = [(32, 0.9), (256, 0.5), (256, 0.4), (256, 0.6), (32, 0.8)]
+    assert width_study(gate, study, cases) == [32, 256, 256, 32]
+    probes = [t.user_attrs.get("near:size_probe") for t in study.trials]
+    reason = "layer 0 is oversized: width 256 > 2 x saturation width 64"
+    assert probes == [None, reason, reason, None, None]
+    assert study.trials[3].state == PRUNED
+    assert study.trials[3].user_attrs["near:pruned"] == reason
+    assert "near:size_rule" not in study.user_attrs  # the probes lost: the rule stays
+    attrs = study._storage.get_study_system_attrs(study._study_id)  # where the notes live
+    notes = "".join(str(value) for value in attrs.values())
+    assert notes.count("**Size probe:** trained to find out whether width pays") == 2
+
+
+def test_a_winning_probe_retires_the_size_rule(x, study):
+    gate = NearGate(x, max_widths=[64], percentile=None, size_probes=1, warmup=3)
+    # The probe wins at once, but retirement waits for `warmup` completed trials.
+    cases = [(256, 0.9), (512, 0.95), (32, 0.5), (32, 0.6), (512, 0.7), (1024, 0.7)]
+    assert width_study(gate, study, cases) == [256, 32, 32, 512, 1024]
+    states = [t.state for t in study.trials]
+    assert states[1] == PRUNED  # only one probe, and no retirement before warm-up
+    retired = study.user_attrs["near:size_rule"]
+    assert retired == {
+        "reason": "size probe trial 0 (0.9) is the best of 3 completed trials",
+        "completed": 3,
+    }
+    assert all("near:size_probe" not in t.user_attrs for t in study.trials[1:])
+
+
+def test_probes_need_a_single_objective(x, tmp_path):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    gate = NearGate(x, max_widths=[64], percentile=None)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        gate(trial, build_mlp(8, [256], 3, init="kaiming_uniform", seed=0))
+        return 1.0, 1.0
+
+    study.optimize(objective, n_trials=2)
+    assert [t.state for t in study.trials] == [PRUNED, PRUNED]
+
+
+@pytest.mark.parametrize(
+    ("values", "probes", "maximize", "warmup", "expected"),
+    [
+        ([0.5, 0.9, 0.7], [False, True, False], True, 3, 1),
+        ([0.5, 0.9, 0.7], [False, True, False], True, 4, None),  # warm-up not reached
+        ([0.5, 0.9, 0.7], [False, True, False], False, 3, None),  # minimising: 0.5 is best
+        ([0.5, 0.9, 0.2], [False, False, True], False, 0, 2),
+        ([0.9, 0.9], [False, True], True, 1, None),  # a tie goes to the earlier trial
+        ([], [], True, 0, None),
+    ],
+)
+def test_width_pays(values, probes, maximize, warmup, expected):
+    reason = width_pays(values, probes, maximize=maximize, warmup=warmup)
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and reason.startswith(f"size probe trial {expected} ")
+
+
+def test_width_pays_needs_one_flag_per_value():
+    with pytest.raises(ValueError, match="`probes` must match `values`: 1 != 2"):
+        width_pays([0.1, 0.2], [True], maximize=True, warmup=0)
 
 
 def test_low_score_rule_has_a_warm_up(x, study):
@@ -124,6 +204,7 @@ def test_model_and_inputs_that_do_not_fit(x, study):
         ({"percentile": 100.0}, r"`percentile` must be in \(0, 100\) or None"),
         ({"max_widths": [0]}, "`max_widths` must be widths >= 1"),
         ({"sizing_depth": 0}, "`sizing_depth` must be >= 1"),
+        ({"size_probes": -1}, "`size_probes` must be >= 0, but got size_probes=-1"),
     ],
 )
 def test_bad_settings_fail_at_construction(x, kwargs, message):

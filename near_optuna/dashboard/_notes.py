@@ -65,6 +65,7 @@ def trial_note(
     score: float | None,
     pruned: str | None,
     signal: dict[str, Any] | None,
+    probe: str | None = None,
 ) -> str:
     """The Markdown note of one trial: verdict, per-layer table, signal statistics."""
     parts = []
@@ -72,6 +73,8 @@ def trial_note(
         parts.append(f"**Pruned:** {pruned}")
     elif score is not None:
         parts.append(f"**NEAR:** {score:.2f}")
+    if probe is not None and pruned is None:
+        parts.append(f"**Size probe:** trained to find out whether width pays ({probe})")
     if layers:
         parts.append(layer_table(layers))
     if signal:

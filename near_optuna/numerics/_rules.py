@@ -65,6 +65,43 @@ def below_percentile(
     return None
 
 
+def width_pays(
+    values: Sequence[float],
+    probes: Sequence[bool],
+    *,
+    maximize: bool,
+    warmup: int,
+    numbers: Sequence[int] | None = None,
+) -> str | None:
+    """The size rule's retirement test: is the best completed trial a size probe?
+
+    A size probe is a candidate the saturation rule would have pruned but that was trained
+    anyway. If, once at least ``warmup`` trials have completed, the best of them (``values``,
+    in the study's ``maximize`` direction; ties go to the earlier trial) is a probe, then width
+    beyond the label-blind estimate pays on this data and the size rule should stop. Returns
+    ``None`` while it has not, else the reason. ``numbers`` names the trials in the reason.
+
+    Example:
+        >>> width_pays([0.6, 0.7, 0.65], [False, True, False], maximize=True, warmup=3)
+        'size probe trial 1 (0.7) is the best of 3 completed trials'
+        >>> width_pays([0.6, 0.7], [False, True], maximize=True, warmup=3) is None
+        True
+    """
+    if len(values) != len(probes):
+        raise ValueError(f"`probes` must match `values`: {len(probes)} != {len(values)}.")
+    if not values or len(values) < max(warmup, 1):
+        return None
+    order = range(len(values))
+    best = max(order, key=lambda i: (values[i] if maximize else -values[i], -i))
+    if not probes[best]:
+        return None
+    number = best if numbers is None else numbers[best]
+    return (
+        f"size probe trial {number} ({values[best]:.4g}) is the best of {len(values)} "
+        "completed trials"
+    )
+
+
 def has_stalled(since_improvement: int, *, patience: int | None) -> str | None:
     """The stop rule: has the best NEAR been unchanged for ``patience`` finished trials?
 

@@ -19,6 +19,9 @@ Trial user attributes, written while the trial runs (by ``NearObjective`` or ``N
                                 ``max_growth``, ``max_saturation``, ``layer_rms``,
                                 ``saturation``)
 ``near:pruned``                 why the trial was pruned (pruned trials only)
+``near:size_probe``             on a ``NearGate`` trial the size rule would have pruned
+                                but that was trained to test whether width pays: the
+                                rule's reason
 ``near:max_params_violation``   ``n_params - max_params`` when a parameter limit is set
                                 (mirrors the Optuna constraint, which the dashboard does not
                                 show)
@@ -52,6 +55,8 @@ Study user attributes:
                                 correlation, the score's pick against the best trained
 ``near:evidence``               ``NearCallback``'s evidence (see ``NearEvidence``)
 ``near:stopped``                why ``NearCallback`` stopped the study
+``near:size_rule``              ``NearGate``'s size rule retired because a size probe won:
+                                ``reason`` (which trial won) and ``completed``
 ``near:refine``                 the refinement's answer and its evidence (linked study,
                                 candidates, trainings, epochs, seconds)
 ==============================  ===========================================================
@@ -68,6 +73,7 @@ TRIAL_LAYERS = "near:layers"
 TRIAL_SCORE = "near:score"
 TRIAL_SIGNAL = "near:signal"
 TRIAL_PRUNED = "near:pruned"
+TRIAL_SIZE_PROBE = "near:size_probe"
 TRIAL_MAX_PARAMS = "near:max_params_violation"
 TRIAL_WORKER = "near:worker"
 TRIAL_SURPLUS = "near:surplus"
@@ -84,3 +90,4 @@ STUDY_VALIDATION = "near:validation"
 STUDY_EVIDENCE = "near:evidence"
 STUDY_STOPPED = "near:stopped"
 STUDY_REFINE = "near:refine"
+STUDY_SIZE_RULE = "near:size_rule"

@@ -16,13 +16,19 @@ from near_optuna.measure._inputs import check_inputs
 from near_optuna.measure._peers import param_score
 from near_optuna.measure._score import NearScore, near_score
 from near_optuna.numerics._checks import check_at_least
-from near_optuna.numerics._rules import DEFAULT_TOLERANCE, below_percentile, is_oversized
-from near_optuna.storage._keys import TRIAL_SCORE
+from near_optuna.numerics._rules import (
+    DEFAULT_TOLERANCE,
+    below_percentile,
+    is_oversized,
+    width_pays,
+)
+from near_optuna.storage._keys import STUDY_SIZE_RULE, TRIAL_SCORE, TRIAL_SIZE_PROBE
 from near_optuna.study._trial import TrialRules, finish_trial
 
 DEFAULT_WARMUP = 10
 DEFAULT_PERCENTILE = 10.0
 DEFAULT_SIZING_DEPTH = 3
+DEFAULT_SIZE_PROBES = 3
 
 
 @dataclass
@@ -35,9 +41,18 @@ class NearGate:
     in ``near:pruned``) before any training when:
 
     * a hidden layer is wider than ``tolerance`` x its saturation width (estimated once per
-      study from ``inputs`` and kept in the study, or given as ``max_widths``);
+      study from ``inputs`` and kept in the study, or given as ``max_widths``), unless the
+      size rule is probing or retired (below);
     * the signal-scale guard rejects the network (``guard``);
     * after ``warmup`` completed trials, NEAR is below the ``percentile`` of theirs.
+
+    The saturation width is estimated without labels, and some data need wider layers. So the
+    first ``size_probes`` candidates that the size rule would prune are trained instead
+    (``near:size_probe`` on the trial says why they were probes). Once at least ``warmup``
+    trials have completed and the best of them is a probe, width pays on this data: the size
+    rule is retired for the rest of the study (study attribute ``near:size_rule``). Probes and
+    retirement need a single-objective study; several workers may each let a probe through at
+    the same moment, so a parallel study can train a few more.
 
     Args:
         inputs: Input samples (no labels), as the model takes them.
@@ -47,7 +62,10 @@ class NearGate:
         prune_oversized: Apply the saturation rule.
         tolerance: A layer may be up to this many times its saturation width (>= 1).
         max_widths: Saturation widths per hidden position, instead of estimating them.
-        warmup: Completed trials needed before the low-score rule applies (>= 0).
+        size_probes: Oversized candidates trained anyway, to find out whether width pays
+            (>= 0; 0 keeps the size rule fixed).
+        warmup: Completed trials needed before the low-score rule applies and before a size
+            probe can retire the size rule (>= 0).
         percentile: The low-score rule's percentile in (0, 100), or ``None`` to turn it off.
         notes: Write the per-layer table as the trial's dashboard note.
         device: Device of the forward pass.
@@ -80,6 +98,7 @@ class NearGate:
     prune_oversized: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     max_widths: list[int] | None = None
+    size_probes: int = DEFAULT_SIZE_PROBES
     warmup: int = DEFAULT_WARMUP
     percentile: float | None = DEFAULT_PERCENTILE
     notes: bool = True
@@ -91,6 +110,7 @@ class NearGate:
         self._rules = TrialRules.of(self)
         check_at_least(self.sizing_depth, 1, name="sizing_depth")
         check_at_least(self.warmup, 0, name="warmup")
+        check_at_least(self.size_probes, 0, name="size_probes")
         if self.percentile is not None and not 0.0 < self.percentile < 100.0:
             raise ValueError(
                 f"`percentile` must be in (0, 100) or None, but got percentile={self.percentile}."
@@ -112,21 +132,17 @@ class NearGate:
             model, batch, repetitions=self.repetitions, seed=self.seed, device=self.device
         )
         widths = [layer.width for layer in score.layers if layer.post is not None]
-        reason = self._verdict(trial.study, score, widths)
+        oversized, probe = self._size_rule(trial, score, widths)
+        reason = oversized or self._verdict(trial.study, score)
         result = Evaluation.scored(
             score, value=score.total, pruned=reason, n_params=int(param_score(model))
         )
-        finish_trial(trial, widths=widths, result=result, notes=self.notes)
+        probe = probe if reason is None else None
+        finish_trial(trial, widths=widths, result=result, notes=self.notes, probe=probe)
         return score
 
-    def _verdict(self, study: optuna.Study, score: NearScore, widths: list[int]) -> str | None:
-        if self.prune_oversized and widths:
-            limits = self.max_widths or self._rules.saturation(
-                study, self._batch, out_features=score.layers[-1].width, depth=self.sizing_depth
-            )
-            reason = is_oversized(widths, limits, tolerance=self.tolerance)
-            if reason is not None:
-                return reason
+    def _verdict(self, study: optuna.Study, score: NearScore) -> str | None:
+        """Why the guard or the low-score rule prunes the trial, or ``None``."""
         reason = verdict(score, score.total, guard=self._rules.signal_guard)
         if reason is not None or self.percentile is None:
             return reason
@@ -135,3 +151,44 @@ class NearGate:
         return below_percentile(
             score.total, scores, percentile=self.percentile, warmup=self.warmup
         )
+
+    def _size_rule(
+        self, trial: optuna.Trial, score: NearScore, widths: list[int]
+    ) -> tuple[str | None, str | None]:
+        """The size rule's verdict: ``(reason to prune, reason for a probe)``, at most one set.
+
+        Both are ``None`` when every layer is in range or the rule is retired.
+        """
+        study = trial.study
+        if not self.prune_oversized or not widths or self._width_pays(study):
+            return None, None
+        limits = self.max_widths or self._rules.saturation(
+            study, self._batch, out_features=score.layers[-1].width, depth=self.sizing_depth
+        )
+        reason = is_oversized(widths, limits, tolerance=self.tolerance)
+        if reason is None or len(study.directions) != 1:
+            return reason, None
+        others = study.get_trials(deepcopy=False)
+        probes = sum(TRIAL_SIZE_PROBE in t.user_attrs for t in others if t.number != trial.number)
+        if probes >= self.size_probes:
+            return reason, None
+        return None, reason
+
+    def _width_pays(self, study: optuna.Study) -> bool:
+        """Has a size probe won (then the size rule is retired, and stays so)?"""
+        if STUDY_SIZE_RULE in study.user_attrs:
+            return True
+        if self.size_probes == 0 or len(study.directions) != 1:
+            return False
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        reason = width_pays(
+            [float(t.values[0]) for t in done],
+            [TRIAL_SIZE_PROBE in t.user_attrs for t in done],
+            maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
+            warmup=self.warmup,
+            numbers=[t.number for t in done],
+        )
+        if reason is None:
+            return False
+        study.set_user_attr(STUDY_SIZE_RULE, {"reason": reason, "completed": len(done)})
+        return True

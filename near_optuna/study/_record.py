@@ -15,12 +15,18 @@ from near_optuna.storage._keys import (
     TRIAL_PRUNED,
     TRIAL_SCORE,
     TRIAL_SIGNAL,
+    TRIAL_SIZE_PROBE,
     TRIAL_WIDTHS,
 )
 
 
 def record_trial(
-    trial: optuna.Trial, *, widths: list[int], result: Evaluation, notes: bool = True
+    trial: optuna.Trial,
+    *,
+    widths: list[int],
+    result: Evaluation,
+    notes: bool = True,
+    probe: str | None = None,
 ) -> None:
     """Store an evaluation on a live trial: ``near:`` attributes and the dashboard note.
 
@@ -38,6 +44,9 @@ def record_trial(
         trial.set_user_attr(TRIAL_SIGNAL, signal)
     if result.pruned is not None:
         trial.set_user_attr(TRIAL_PRUNED, result.pruned)
+    if probe is not None:
+        trial.set_user_attr(TRIAL_SIZE_PROBE, probe)
     if notes:
         value = None if result.pruned is not None else result.value
-        write_note(trial, trial_note(layers, score=value, pruned=result.pruned, signal=signal))
+        note = trial_note(layers, score=value, pruned=result.pruned, signal=signal, probe=probe)
+        write_note(trial, note)

@@ -88,9 +88,17 @@ class TrialRules:
 
 
 def finish_trial(
-    trial: optuna.Trial, *, widths: list[int], result: Evaluation, notes: bool
+    trial: optuna.Trial,
+    *,
+    widths: list[int],
+    result: Evaluation,
+    notes: bool,
+    probe: str | None = None,
 ) -> None:
-    """Record ``result`` on ``trial``; raise ``optuna.TrialPruned`` if a rule rejected it."""
-    record_trial(trial, widths=widths, result=result, notes=notes)
+    """Record ``result`` on ``trial``; raise ``optuna.TrialPruned`` if a rule rejected it.
+
+    ``probe`` is the size rule's reason on a gate's size probe (trained although oversized).
+    """
+    record_trial(trial, widths=widths, result=result, notes=notes, probe=probe)
     if result.pruned is not None:
         raise optuna.TrialPruned(result.pruned)
