@@ -9,14 +9,14 @@ trials. Each trial trains the sampled MLP briefly (``--epochs``) on 80% of the t
 and returns its accuracy on the other 20%:
 
 - ``without gate``: every trial trains;
-- ``fixed size rule``: ``NearGate(size_probes=0)``, the size rule as it was (always prunes);
-- ``NearGate``: the defaults: a few oversized candidates are trained as size probes, and the
-  size rule retires once one of them is the best trial;
-- ``NearGate, 30th percentile``: the defaults, but the low-score rule prunes below the 30th
-  percentile of NEAR instead of the 10th;
-- ``NearGate, estimate``: the defaults, but a gated trial returns an estimate (the median of the
-  completed trials' values) instead of raising ``TrialPruned``: the workaround of Optuna PR
-  #5266 for TPE, which otherwise puts pruned trials in its "bad" group.
+- ``fixed size rule``: the gate before size probes: ``NearGate(size_probes=0,
+  percentile=10)``, whose size rule always prunes;
+- ``10th percentile``: ``NearGate(percentile=10)``: a few oversized candidates are trained as
+  size probes, and the size rule retires once one of them is the best trial;
+- ``10th percentile, estimate``: the same, but a gated trial returns an estimate (the median of
+  the completed trials' values) instead of raising ``TrialPruned``: the workaround of Optuna
+  PR #5266 for TPE, which otherwise puts pruned trials in its "bad" group;
+- ``NearGate``: the defaults (size probes, and the low-score rule at the 30th percentile).
 
 Every winner is then trained with one recipe on the full training split (``--final-epochs``,
 ``--final-seeds`` seeds) and tested on the test split, which tuning never saw. Prints Markdown
@@ -44,16 +44,17 @@ from near_optuna import (
     load_dataset,
     train_and_evaluate,
 )
-from near_optuna.study._gate import DEFAULT_PERCENTILE, DEFAULT_SIZE_PROBES
+from near_optuna.study._gate import DEFAULT_SIZE_PROBES
 
 SPACE = SearchSpace(max_depth=3, min_width=8, max_width=512)
 VARIANTS = (
     "without gate",
     "fixed size rule",
+    "10th percentile",
+    "10th percentile, estimate",
     "NearGate",
-    "NearGate, estimate",
-    "NearGate, 30th percentile",
 )
+ESTIMATE = "10th percentile, estimate"
 
 
 def tuning_split(data: Dataset, seed: int) -> Dataset:
@@ -65,9 +66,10 @@ def make_gate(variant: str, tune: Dataset, seed: int) -> NearGate | None:
     if variant == "without gate":
         return None
     inputs = torch.from_numpy(tune.x_train)
+    if variant == "NearGate":
+        return NearGate(inputs, seed=seed)
     probes = 0 if variant == "fixed size rule" else DEFAULT_SIZE_PROBES
-    percentile = 30.0 if variant == "NearGate, 30th percentile" else DEFAULT_PERCENTILE
-    return NearGate(inputs, seed=seed, size_probes=probes, percentile=percentile)
+    return NearGate(inputs, seed=seed, size_probes=probes, percentile=10.0)
 
 
 def run_study(
@@ -86,7 +88,7 @@ def run_study(
             try:
                 gate(trial, model)
             except optuna.TrialPruned:
-                if variant != "NearGate, estimate":
+                if variant != ESTIMATE:
                     raise
                 done = trial.study.get_trials(
                     deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)

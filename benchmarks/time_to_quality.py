@@ -309,7 +309,7 @@ def main() -> int:
             {"config": [list(c[0]), c[1], c[2]], "test": acc, "n_params": n_params(c, data)}
             for c, acc in cache.items()
         ]
-    settings = {key: value for key, value in vars(args).items() if key != "from_json"}
+    settings = {k: v for k, v in vars(args).items() if k not in ("from_json", "out")}
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

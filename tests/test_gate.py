@@ -111,7 +111,7 @@ def test_a_winning_probe_retires_the_size_rule(x, study):
 
 def test_probes_need_a_single_objective(x, tmp_path):
     study = optuna.create_study(directions=["maximize", "minimize"])
-    gate = NearGate(x, max_widths=[64], percentile=None)
+    gate = NearGate(x, max_widths=[64], percentile=None, size_probes=3)
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         gate(trial, build_mlp(8, [256], 3, init="kaiming_uniform", seed=0))
@@ -119,6 +119,28 @@ def test_probes_need_a_single_objective(x, tmp_path):
 
     study.optimize(objective, n_trials=2)
     assert [t.state for t in study.trials] == [PRUNED, PRUNED]
+
+
+def test_probes_question_estimated_widths_only(x, study):
+    oversized = build_mlp(8, [256], 3, init="kaiming_uniform", seed=0)
+
+    def objective(gate: NearGate):
+        def run(trial: optuna.Trial) -> float:
+            gate(trial, oversized)
+            return 1.0
+
+        return run
+
+    # Your own max_widths are kept as given: the first oversized model is pruned.
+    study.optimize(objective(NearGate(x, max_widths=[64], percentile=None)), n_trials=1)
+    assert study.trials[0].state == PRUNED
+    # Estimated widths (at most 32 here) are questioned: 3 probes, then pruning.
+    estimated = optuna.create_study(direction="maximize")
+    sizing = {"widths": [4, 8, 16, 32], "repetitions": 1}
+    gate = NearGate(x, percentile=None, sizing=sizing, sizing_depth=1)
+    estimated.optimize(objective(gate), n_trials=4)
+    assert ["near:size_probe" in t.user_attrs for t in estimated.trials] == [True] * 3 + [False]
+    assert estimated.trials[3].state == PRUNED
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from near_optuna.storage._keys import STUDY_SIZE_RULE, TRIAL_SCORE, TRIAL_SIZE_P
 from near_optuna.study._trial import TrialRules, finish_trial
 
 DEFAULT_WARMUP = 10
-DEFAULT_PERCENTILE = 10.0
+DEFAULT_PERCENTILE = 30.0  # measured: benchmarks/gate_example.py, README "What the gate saves"
 DEFAULT_SIZING_DEPTH = 3
 DEFAULT_SIZE_PROBES = 3
 
@@ -46,8 +46,9 @@ class NearGate:
     * the signal-scale guard rejects the network (``guard``);
     * after ``warmup`` completed trials, NEAR is below the ``percentile`` of theirs.
 
-    The saturation width is estimated without labels, and some data need wider layers. So the
-    first ``size_probes`` candidates that the size rule would prune are trained instead
+    The saturation width is estimated without labels, and some data need wider layers. So,
+    when the widths are estimated, the first ``size_probes`` candidates that the size rule would
+    prune are trained instead
     (``near:size_probe`` on the trial says why they were probes). Once at least ``warmup``
     trials have completed and the best of them is a probe, width pays on this data: the size
     rule is retired for the rest of the study (study attribute ``near:size_rule``). Probes and
@@ -63,7 +64,8 @@ class NearGate:
         tolerance: A layer may be up to this many times its saturation width (>= 1).
         max_widths: Saturation widths per hidden position, instead of estimating them.
         size_probes: Oversized candidates trained anyway, to find out whether width pays
-            (>= 0; 0 keeps the size rule fixed).
+            (>= 0; 0 keeps the size rule fixed). ``None``: 3 when the saturation widths are
+            estimated, 0 when you give ``max_widths`` (your limits are kept as given).
         warmup: Completed trials needed before the low-score rule applies and before a size
             probe can retire the size rule (>= 0).
         percentile: The low-score rule's percentile in (0, 100), or ``None`` to turn it off.
@@ -98,7 +100,7 @@ class NearGate:
     prune_oversized: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     max_widths: list[int] | None = None
-    size_probes: int = DEFAULT_SIZE_PROBES
+    size_probes: int | None = None
     warmup: int = DEFAULT_WARMUP
     percentile: float | None = DEFAULT_PERCENTILE
     notes: bool = True
@@ -110,7 +112,13 @@ class NearGate:
         self._rules = TrialRules.of(self)
         check_at_least(self.sizing_depth, 1, name="sizing_depth")
         check_at_least(self.warmup, 0, name="warmup")
-        check_at_least(self.size_probes, 0, name="size_probes")
+        if self.size_probes is not None:
+            check_at_least(self.size_probes, 0, name="size_probes")
+        self._probes: int = (
+            self.size_probes
+            if self.size_probes is not None
+            else (0 if self.max_widths is not None else DEFAULT_SIZE_PROBES)
+        )
         if self.percentile is not None and not 0.0 < self.percentile < 100.0:
             raise ValueError(
                 f"`percentile` must be in (0, 100) or None, but got percentile={self.percentile}."
@@ -170,7 +178,7 @@ class NearGate:
             return reason, None
         others = study.get_trials(deepcopy=False)
         probes = sum(TRIAL_SIZE_PROBE in t.user_attrs for t in others if t.number != trial.number)
-        if probes >= self.size_probes:
+        if probes >= self._probes:
             return reason, None
         return None, reason
 
@@ -178,7 +186,7 @@ class NearGate:
         """Has a size probe won (then the size rule is retired, and stays so)?"""
         if STUDY_SIZE_RULE in study.user_attrs:
             return True
-        if self.size_probes == 0 or len(study.directions) != 1:
+        if self._probes == 0 or len(study.directions) != 1:
             return False
         done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         reason = width_pays(
