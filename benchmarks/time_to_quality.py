@@ -265,7 +265,8 @@ def main() -> int:
                 known = {str(p["config"]) for p in merged_pools.get(name, [])}
                 fresh = [p for p in saved["pools"][name] if str(p["config"]) not in known]
                 merged_pools.setdefault(name, []).extend(fresh)
-        settings = {**runs[0]["settings"], "datasets": list(merged)}
+        methods = list(dict.fromkeys(m for by_method in merged.values() for m in by_method))
+        settings = {**runs[0]["settings"], "datasets": list(merged), "methods": methods}
         report(merged, merged_pools, settings, Path(args.out or Path(args.from_json[0]).parent))
         return 0
     torch.set_num_threads(args.threads)
