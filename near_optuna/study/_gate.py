@@ -47,13 +47,16 @@ class NearGate:
     * after ``warmup`` completed trials, NEAR is below the ``percentile`` of theirs.
 
     The saturation width is estimated without labels, and some data need wider layers. So,
-    when the widths are estimated, the first ``size_probes`` candidates that the size rule would
-    prune are trained instead
-    (``near:size_probe`` on the trial says why they were probes). Once at least ``warmup``
-    trials have completed and the best of them is a probe, width pays on this data: the size
-    rule is retired for the rest of the study (study attribute ``near:size_rule``). Probes and
-    retirement need a single-objective study; several workers may each let a probe through at
-    the same moment, so a parallel study can train a few more.
+    when the widths are estimated, the first ``size_probes`` candidates that the size rule
+    would prune are trained instead (``near:size_probe`` on the trial says why they were
+    probes). Once at least ``warmup`` trials have completed and the best of them is a probe,
+    width pays on this data: the size rule is retired for the rest of the study (study
+    attribute ``near:size_rule``). Probes and retirement need a single-objective study;
+    several workers may each let a probe through at the same moment, so a parallel study can
+    train a few more.
+
+    The defaults (3 probes, the 30th percentile) were chosen by measurement with
+    ``benchmarks/gate_example.py``; the README ("What the gate saves") has the figures.
 
     Args:
         inputs: Input samples (no labels), as the model takes them.
