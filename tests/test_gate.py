@@ -159,7 +159,8 @@ def test_width_pays(values, probes, maximize, warmup, expected):
     if expected is None:
         assert reason is None
     else:
-        assert reason is not None and reason.startswith(f"size probe trial {expected} ")
+        assert reason is not None
+        assert reason.startswith(f"size probe trial {expected} ")
 
 
 def test_width_pays_needs_one_flag_per_value():
