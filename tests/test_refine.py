@@ -151,6 +151,18 @@ def test_refine_through_the_command_line_on_sqlite(tmp_path):
     assert max(max(t.intermediate_values) for t in linked.trials) <= 6
 
 
+def test_refine_larger_than_the_study_uses_what_it_has(tmp_path):
+    args = ["--storage", f"sqlite:///{tmp_path / 's.db'}", "--dataset", "wine"]
+    args += ["--max-width", "16", "--repetitions", "1", "--n-trials", "2"]
+    proc = cli(*args, "--refine", "9", "--refine-epochs", "2", "--json", "s.json", cwd=tmp_path)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    info = json.loads((tmp_path / "s.json").read_text())
+    near = sum(c["origin"] == "near" for c in info["refine"]["candidates"])
+    assert 1 <= near <= 2
+    assert f"--refine 9: the study has {near} distinct configurations; using them." in out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
