@@ -51,9 +51,9 @@ class NearGate:
     would prune are trained instead (``near:size_probe`` on the trial says why they were
     probes). Once at least ``warmup`` trials have completed and the best of them is a probe,
     width pays on this data: the size rule is retired for the rest of the study (study
-    attribute ``near:size_rule``). Probes and retirement need a single-objective study;
-    several workers may each let a probe through at the same moment, so a parallel study can
-    train a few more.
+    attribute ``near:size_rule``, written when the next oversized candidate comes). Probes
+    and retirement need a single-objective study; several workers may each let a probe
+    through at the same moment, so a parallel study can train a few more.
 
     The defaults (3 probes, the 30th percentile) were chosen by measurement with
     ``benchmarks/gate_example.py``; the README ("What the gate saves") has the figures.
@@ -143,8 +143,9 @@ class NearGate:
             model, batch, repetitions=self.repetitions, seed=self.seed, device=self.device
         )
         widths = [layer.width for layer in score.layers if layer.post is not None]
-        oversized, probe = self._size_rule(trial, score, widths)
-        reason = oversized or self._verdict(trial.study, score)
+        trials = trial.study.get_trials(deepcopy=False)  # one storage read for every rule
+        oversized, probe = self._size_rule(trial, score, widths, trials)
+        reason = oversized or self._verdict(score, trials)
         result = Evaluation.scored(
             score, value=score.total, pruned=reason, n_params=int(param_score(model))
         )
@@ -152,46 +153,49 @@ class NearGate:
         finish_trial(trial, widths=widths, result=result, notes=self.notes, probe=probe)
         return score
 
-    def _verdict(self, study: optuna.Study, score: NearScore) -> str | None:
+    def _verdict(self, score: NearScore, trials: list[optuna.trial.FrozenTrial]) -> str | None:
         """Why the guard or the low-score rule prunes the trial, or ``None``."""
         reason = verdict(score, score.total, guard=self._rules.signal_guard)
         if reason is not None or self.percentile is None:
             return reason
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        done = completed(trials)
         scores = [float(t.user_attrs[TRIAL_SCORE]) for t in done if TRIAL_SCORE in t.user_attrs]
         return below_percentile(
             score.total, scores, percentile=self.percentile, warmup=self.warmup
         )
 
     def _size_rule(
-        self, trial: optuna.Trial, score: NearScore, widths: list[int]
+        self,
+        trial: optuna.Trial,
+        score: NearScore,
+        widths: list[int],
+        trials: list[optuna.trial.FrozenTrial],
     ) -> tuple[str | None, str | None]:
         """The size rule's verdict: ``(reason to prune, reason for a probe)``, at most one set.
 
         Both are ``None`` when every layer is in range or the rule is retired.
         """
         study = trial.study
-        if not self.prune_oversized or not widths or self._width_pays(study):
+        if not self.prune_oversized or not widths:
             return None, None
         limits = self.max_widths or self._rules.saturation(
             study, self._batch, out_features=score.layers[-1].width, depth=self.sizing_depth
         )
         reason = is_oversized(widths, limits, tolerance=self.tolerance)
-        if reason is None or len(study.directions) != 1:
+        if reason is None or self._probes == 0 or len(study.directions) != 1:
             return reason, None
-        others = study.get_trials(deepcopy=False)
-        probes = sum(TRIAL_SIZE_PROBE in t.user_attrs for t in others if t.number != trial.number)
-        if probes >= self._probes:
+        if self._width_pays(study, trials):
+            return None, None
+        others = (t for t in trials if t.number != trial.number)
+        if sum(TRIAL_SIZE_PROBE in t.user_attrs for t in others) >= self._probes:
             return reason, None
         return None, reason
 
-    def _width_pays(self, study: optuna.Study) -> bool:
+    def _width_pays(self, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> bool:
         """Has a size probe won (then the size rule is retired, and stays so)?"""
         if STUDY_SIZE_RULE in study.user_attrs:
             return True
-        if self._probes == 0 or len(study.directions) != 1:
-            return False
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        done = completed(trials)
         reason = width_pays(
             [float(t.values[0]) for t in done],
             [TRIAL_SIZE_PROBE in t.user_attrs for t in done],
@@ -203,3 +207,7 @@ class NearGate:
             return False
         study.set_user_attr(STUDY_SIZE_RULE, {"reason": reason, "completed": len(done)})
         return True
+
+
+def completed(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
