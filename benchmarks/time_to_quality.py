@@ -8,8 +8,10 @@ The defaults are the settings of the README's table (benchmarks/results/time_to_
 Ways to choose an MLP on the same data, search space and wall-clock budget:
 
 (a) ``near``: a NEAR study (TPE) for ``--near-seconds``; the answer is the NEAR best.
-(b) ``near+refine``: the same NEAR study, then ``refine_study`` (K = 5, successive halving
-    on validation accuracy); its time is what the refinement takes, not the budget.
+(b) ``near+refine``: what the plain command does by default: a run budget of twice one
+    60-epoch training of the reference MLP (30-60 s), a NEAR study of at most 50 trials in
+    40% of it, then ``refine_study`` (K = 4, synchronous successive halving in optimizer
+    steps on validation accuracy, with the reference MLP and wide probes) in the rest.
 (c) ``tpe+hyperband``: TPE with ``HyperbandPruner``; each trial trains and reports its
     validation accuracy every epoch (at most ``--max-epochs``).
 (d) ``tpe``: the same without pruning.
@@ -45,6 +47,11 @@ from near_optuna.data._datasets import Dataset
 from near_optuna.data._split import validation_split
 from near_optuna.measure._names import ACTIVATION_NAMES, INIT_NAMES
 from near_optuna.measure._train import held_out_score, train_and_evaluate, train_epochs
+from near_optuna.numerics._rules import default_time_budget
+from near_optuna.study._refine import reference_seconds
+from near_optuna.tune._budget import MIN_REFINE_SECONDS, NEAR_SHARE
+from near_optuna.tune._parser import DEFAULT_REFINE, DEFAULT_TRIALS
+from near_optuna.tune._run import MIN_TRIALS_IN_BUDGET, stop_when_due
 
 SPACE = SearchSpace(activations=ACTIVATION_NAMES, inits=INIT_NAMES)
 WIDE_SPACE = SearchSpace(activations=ACTIVATION_NAMES, inits=INIT_NAMES, max_width=2048)
@@ -143,19 +150,34 @@ def near_study(data: Dataset, seed: int) -> tuple[optuna.Study, NearObjective]:
 
 
 def run_near(data: Dataset, seed: int, seconds: float, refine: bool, k: int) -> list[Event]:
+    """``near``: a NEAR study for ``seconds``. ``near+refine``: what the plain command does.
+
+    The plain command's default: a run budget of twice one 60-epoch reference training
+    (30-60 s), at most 40% of it and 50 trials for the NEAR study, the rest for the
+    refinement.
+    """
     study, objective = near_study(data, seed)
     events: list[Event] = []
     start = time.perf_counter()
     record = recorder(events, start, lambda _study: 0)
-
-    study.optimize(objective, timeout=seconds, callbacks=[record])
-    while len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) < k:
-        study.optimize(objective, n_trials=1, callbacks=[record])  # an answer needs trials
+    budget = default_time_budget(reference_seconds(data)) if refine else seconds
+    callbacks = [record]
+    if refine:  # the CLI's rule: stop at the share of the budget, after at least 20 trials
+        callbacks.append(stop_when_due(start + NEAR_SHARE * budget, MIN_TRIALS_IN_BUDGET))
+    study.optimize(
+        objective,
+        n_trials=DEFAULT_TRIALS if refine else None,
+        timeout=None if refine else seconds,
+        callbacks=callbacks,
+    )
+    while not study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        study.optimize(objective, n_trials=1, callbacks=[record])  # an answer needs a trial
     if refine:
-        result = refine_study(study, data, k, seed=seed)
+        left = max(budget - (time.perf_counter() - start), MIN_REFINE_SECONDS)
+        result = refine_study(study, data, k, time_budget=left, seed=seed)
         answer = result.answer
         config = (answer.widths, answer.activation, answer.init)
-        events.append(Event(time.perf_counter() - start, result.epochs, config))
+        events.append(Event(time.perf_counter() - start, round(result.epochs), config))
     return events
 
 
@@ -243,7 +265,9 @@ def main() -> int:
     parser.add_argument(
         "--near-seconds", type=float, default=20.0, help="wall seconds of the NEAR study"
     )
-    parser.add_argument("--refine", type=int, default=5, help="K of near+refine")
+    parser.add_argument(
+        "--refine", type=int, default=DEFAULT_REFINE, help="K of near+refine (the CLI's)"
+    )
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--retrain-epochs", type=int, default=60)
     parser.add_argument("--retrain-seeds", type=int, default=2)

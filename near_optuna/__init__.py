@@ -44,9 +44,10 @@ if TYPE_CHECKING:
     from near_optuna.numerics._rank import effective_rank
     from near_optuna.numerics._rules import is_oversized
     from near_optuna.study._callback import NearCallback
+    from near_optuna.study._candidates import Candidate
     from near_optuna.study._gate import NearGate
     from near_optuna.study._objective import NearObjective
-    from near_optuna.study._refine import Candidate, Refinement, refine_study
+    from near_optuna.study._refine import Refinement, refine_study
     from near_optuna.study._space import SearchSpace
 
 # Public name -> the private module that defines it. Imported on first use, so that
@@ -65,7 +66,7 @@ _EXPORTS = {
     "NearCallback": "near_optuna.study._callback",
     "NearGate": "near_optuna.study._gate",
     "NearObjective": "near_optuna.study._objective",
-    "Candidate": "near_optuna.study._refine",
+    "Candidate": "near_optuna.study._candidates",
     "Refinement": "near_optuna.study._refine",
     "refine_study": "near_optuna.study._refine",
     "NearScore": "near_optuna.measure._score",

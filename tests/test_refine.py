@@ -15,13 +15,14 @@ import torch
 
 from near_optuna import NearObjective, SearchSpace, load_dataset
 from near_optuna.data._split import validation_split
-from near_optuna.study._refine import (
+from near_optuna.study._candidates import (
     MAX_ESCALATED_WIDTH,
+    REFERENCE,
     Candidate,
     escalate,
     refine_candidates,
-    refine_study,
 )
+from near_optuna.study._refine import refine_study
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -67,25 +68,154 @@ def test_escalation_doubles_and_quadruples_widths_within_the_cap():
     assert escalate(Candidate((1000,), "relu", "default", "near", 1, 3), max_width=1000) == []
 
 
-def test_candidates_are_the_best_distinct_configurations_then_escalated(tmp_path):
+def add_trial(study: optuna.Study, widths: list[int], activation: str, value: float) -> None:
+    trial = study.ask()
+    for key, attr in [("widths", widths), ("activation", activation), ("init", "default")]:
+        trial.set_user_attr(f"near:{key}", attr)
+    study.tell(trial, value)
+
+
+def test_candidates_are_the_reference_the_best_distinct_configurations_then_escalated():
     study = optuna.create_study(direction="maximize")
     for widths, activation, value in [([8], "relu", 3.0), ([8], "relu", 2.9), ([16], "tanh", 2.0)]:
-        trial = study.ask()
-        for key, attr in [("widths", widths), ("activation", activation), ("init", "default")]:
-            trial.set_user_attr(f"near:{key}", attr)
-        study.tell(trial, value)
+        add_trial(study, widths, activation, value)
     pruned = study.ask()
     pruned.set_user_attr("near:widths", [999])
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     chosen = refine_candidates(study, 5, escalate_top=1)
     assert [(c.widths, c.origin, c.near_rank) for c in chosen] == [
+        ((256, 256), "reference", None),
         ((8,), "near", 1),
         ((16,), "near", 2),
         ((16,), "x2", 1),
         ((32,), "x4", 1),
     ], "repeats count once, pruned trials never, escalations do not duplicate"
+    no_reference = refine_candidates(study, 1, escalate_top=0, reference=None)
+    assert [c.origin for c in no_reference] == ["near"]
     with pytest.raises(ValueError, match="`k` must be >= 1"):
         refine_candidates(study, 0)
+
+
+def capped_study(cap: int, max_width: int) -> optuna.Study:
+    """A NEAR study whose saturation cap (tolerance 2) is `cap` at every position."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("near:saturation", {"widths": [cap // 2, cap // 2], "tolerance": 2.0})
+    study.set_user_attr("near:search_space", SearchSpace(max_width=max_width).to_dict())
+    add_trial(study, [4, 3], "relu", 5.0)
+    add_trial(study, [2], "tanh", 4.0)
+    add_trial(study, [3], "elu", 3.0)
+    return study
+
+
+def test_wide_probes_only_where_the_cap_kept_layers_below_the_widest_width():
+    probes = [c for c in refine_candidates(capped_study(8, 64), 3) if c.origin == "wide"]
+    assert [(c.widths, c.activation, c.near_rank) for c in probes] == [
+        ((64, 64), "relu", 1),
+        ((64,), "tanh", 2),
+    ], "the two best shapes at the widest searched width"
+    assert not [c for c in refine_candidates(capped_study(64, 64), 3) if c.origin == "wide"]
+    assert not [
+        c for c in refine_candidates(capped_study(8, 64), 3, probe_top=0) if c.origin == "wide"
+    ]
+
+
+def test_the_cap_retires_when_a_wide_probe_wins_on_validation():
+    data = load_dataset("digits")
+    study = capped_study(8, 64)  # NEAR proposes networks of 2-4 units; digits needs more
+    result = refine_study(study, data, 3, epochs=8, escalate_top=0, reference=None)
+    assert result.answer.origin == "wide", result.answer
+    assert result.cap == {"widths": [8.0, 8.0], "retired": True, "by": result.answer.key}
+    assert study.user_attrs["near:refine"]["cap"]["retired"] is True
+    kept = refine_study(
+        capped_study(8, 64), data, 3, epochs=8, escalate_top=0, probe_top=0, reference=None
+    )
+    assert kept.cap["retired"] is False, "without probes nothing wider than the cap can win"
+    assert kept.cap["by"] is None
+
+
+def test_the_reference_is_trained_to_the_end_and_wins_over_tiny_networks():
+    data = load_dataset("digits")
+    result = refine_study(capped_study(8, 64), data, 3, epochs=8, escalate_top=0, probe_top=0)
+    assert result.answer == REFERENCE
+    assert result.reference_score == result.score
+    verdict = result.verdict
+    assert verdict["mattered"] is False
+    assert verdict["leaders"] == [REFERENCE.key]
+    assert "no candidate came within noise of the reference" in verdict["text"]
+    steps = [rung["steps"] for rung in result.schedule["rungs"]]
+    assert steps == sorted(steps)
+    assert result.schedule["rungs"][-1]["candidates"] >= 2, "the reference and a survivor"
+
+
+def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdict():
+    from near_optuna.study._refine import Finalist, _decide
+
+    small = Candidate((8,), "relu", "default", "near", 1, 1)
+    large = Candidate((512, 512), "relu", "default", "x4", 1, 1)
+
+    def finalist(candidate: Candidate, score: float, se: float, size: int) -> Finalist:
+        return Finalist(candidate, score, se, size)
+
+    tied = _decide(
+        [
+            finalist(REFERENCE, 0.90, 0.01, 1000),
+            finalist(small, 0.895, 0.01, 10),
+            finalist(large, 0.905, 0.01, 5000),
+        ],
+        [REFERENCE, small, large],
+        metric="accuracy",
+        cap=None,
+        evidence=EVIDENCE,
+    )
+    assert tied.answer == small, "all three within one SE (unpaired 0.014): the smallest"
+    assert tied.verdict["mattered"] is False
+    assert tied.verdict["best"] == large.key
+    assert "one-standard-error rule" in tied.verdict["text"]
+    clear = _decide(
+        [
+            finalist(REFERENCE, 0.80, 0.01, 1000),
+            finalist(small, 0.70, 0.01, 10),
+            finalist(large, 0.90, 0.01, 5000),
+        ],
+        [REFERENCE, small, large],
+        metric="accuracy",
+        cap=None,
+        evidence=EVIDENCE,
+    )
+    assert clear.answer == large
+    assert clear.verdict["mattered"] is True
+    assert clear.verdict["margin"] == pytest.approx(0.10)
+    assert clear.verdict["se"] == pytest.approx(np.hypot(0.01, 0.01))
+    assert (
+        "beats the reference [256, 256]/relu/default by +0.1000 accuracy (SE 0.0141)"
+        in (clear.verdict["text"])
+    )
+
+
+EVIDENCE = {
+    "study_name": "s:refine",
+    "schedule": {},
+    "trainings": 3,
+    "steps": 0,
+    "epochs": 0.0,
+    "time_budget": None,
+    "seconds": 0.0,
+}
+
+
+def test_a_time_budget_shortens_the_rungs_and_still_answers():
+    data = load_dataset("digits")
+    study = capped_study(8, 64)
+    free = refine_study(study, data, 3, epochs=10, escalate_top=0)
+    rushed = refine_study(
+        capped_study(8, 64), data, 3, epochs=10, escalate_top=0, time_budget=1e-3
+    )
+    assert rushed.schedule["stopped_by_time"] is True
+    assert rushed.steps < free.steps
+    assert rushed.time_budget == 1e-3
+    assert rushed.answer in rushed.candidates
+    with pytest.raises(ValueError, match="`time_budget` must be > 0 seconds"):
+        refine_study(study, data, 3, time_budget=0)
 
 
 def test_the_answer_never_sees_the_test_split(tmp_path):
@@ -142,13 +272,21 @@ def test_refine_through_the_command_line_on_sqlite(tmp_path):
     assert set(answer) >= {"widths", "activation", "init", "n_params", "val_accuracy", "near_rank"}
     assert info["refine"]["study_name"] == "near_optuna:refine"
     assert info["refine"]["trainings"] == len(info["refine"]["candidates"])
-    assert any(
-        line.startswith("Answer (--refine: best validation accuracy") for line in out.splitlines()
-    ), out
+    lines = out.splitlines()
+    assert any(line.startswith("Answer (validated: accuracy") for line in lines), out
+    assert any(line.startswith("Verdict: ") for line in lines), out
+    assert info["refine"]["verdict"]["mattered"] in (True, False)
+    assert info["refine"]["candidates"][0]["origin"] == "reference"
     linked = optuna.load_study(study_name="near_optuna:refine", storage=storage)
     assert len(linked.trials) == len(info["refine"]["candidates"])
     assert all(t.intermediate_values for t in linked.trials), "learning curves are stored"
-    assert max(max(t.intermediate_values) for t in linked.trials) <= 6
+    rows = len(validation_split(load_dataset("wine")).y_train)
+    assert max(max(t.intermediate_values) for t in linked.trials) <= 6 * -(-rows // 64)
+    reference = [
+        t for t in linked.trials if t.user_attrs["near:candidate"]["origin"] == "reference"
+    ]
+    assert [t.state for t in reference] == [optuna.trial.TrialState.COMPLETE]
+    assert set(reference[0].user_attrs["near:val_score"]) == {"score", "se", "steps"}
 
 
 def test_refine_larger_than_the_study_uses_what_it_has(tmp_path):
@@ -166,8 +304,9 @@ def test_refine_larger_than_the_study_uses_what_it_has(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--refine", "0"], "`--refine` must be >= 1, but got 0"),
-        (["--refine", "-2"], "`--refine` must be >= 1, but got -2"),
+        (["--refine", "-2"], "`--refine` must be >= 0, but got -2"),
+        (["--time-budget", "0"], "`--time-budget` must be > 0 seconds, but got 0.0"),
+        (["--time-budget", "-5"], "`--time-budget` must be > 0 seconds, but got -5.0"),
         (["--refine", "2", "--multi-objective"], "does not go with `--multi-objective`"),
     ],
 )

@@ -27,7 +27,7 @@ KINDS = ["journal", "sqlite", "postgres"]
 ONE_CONFIG = [
     *("--dataset", "wine", "--max-depth", "1", "--min-width", "16", "--max-width", "16"),
     *("--activations", "relu", "--inits", "kaiming_normal", "--no-prune-oversized"),
-    *("--repetitions", "1", "--heartbeat", "1", "-q"),
+    *("--repetitions", "1", "--heartbeat", "1", "--refine", "0", "-q"),
 ]
 # Started in step: each process imports everything first, waits at a start line (a file that
 # the test writes once all are ready), then runs the real entry point exactly as
@@ -131,6 +131,8 @@ def worker(storage: str, cwd: Path) -> subprocess.Popen[bytes]:
         "1",
         "--heartbeat",
         "1",
+        "--refine",
+        "0",
         "-q",
     ]
     return subprocess.Popen(
@@ -358,7 +360,7 @@ SLOW = [
     *("--dataset", "digits", "--min-depth", "3", "--max-depth", "3"),
     *("--min-width", "1024", "--max-width", "1024", "--activations", "relu"),
     *("--inits", "default", "--no-prune-oversized", "--no-guard", "--repetitions", "6"),
-    *("--heartbeat", "1", "--max-total-trials", "1", "-q"),
+    *("--heartbeat", "1", "--max-total-trials", "1", "--refine", "0", "-q"),
 ]
 
 

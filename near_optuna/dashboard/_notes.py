@@ -151,21 +151,34 @@ def _columns_text(columns: dict[str, Any]) -> str:
     return "; ".join(items)
 
 
+def refine_note(refine: dict[str, Any]) -> str:
+    """Markdown: the refinement's answer, its verdict, the size cap and the rungs."""
+    found = refine["answer"]
+    rank = "" if found["near_rank"] is None else f", from NEAR rank {found['near_rank']}"
+    rungs = ", ".join(f"{r['candidates']} at {r['steps']}" for r in refine["schedule"]["rungs"])
+    lines = [
+        f"**Answer:** {found['widths']} {found['activation']} {found['init']} "
+        f"({refine['n_params']} parameters, {found['origin']}{rank}): validation "
+        f"{refine['metric']} {refine['score']:.4f}, chosen from {len(refine['candidates'])} "
+        f"candidates trained with successive halving in the linked study "
+        f"`{refine['study_name']}` (candidates at cumulative optimizer steps: {rungs}; "
+        f"{refine['seconds']:.0f} s).",
+        f"**Verdict:** {refine['verdict']['text']}.",
+    ]
+    cap = refine["cap"]
+    if cap["widths"] is not None:
+        fate = f"retired: {cap['by']} won on validation" if cap["retired"] else "kept"
+        lines.append(f"**Size cap** (saturation widths x tolerance): {cap['widths']}; {fate}.")
+    return "\n\n".join(lines)
+
+
 def study_note(study: optuna.Study) -> str:
     """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
     attrs = study.user_attrs
     parts = ["## near_optuna study"]
     refine = attrs.get(STUDY_REFINE)
     if refine:
-        found = refine["answer"]
-        origin = "" if found["origin"] == "near" else f", widths {found['origin']}"
-        parts.append(
-            f"**Answer:** {found['widths']} {found['activation']} {found['init']} "
-            f"({refine['n_params']} parameters): the best validation {refine['metric']} "
-            f"({refine['score']:.4f}) of {len(refine['candidates'])} candidates trained with "
-            f"successive halving in the linked study `{refine['study_name']}` "
-            f"({refine['epochs']} epochs); from NEAR rank {found['near_rank']}{origin}."
-        )
+        parts.append(refine_note(refine))
     data = attrs.get(STUDY_DATA)
     if data:
         parts.append(data_note(data))

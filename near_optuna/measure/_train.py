@@ -15,12 +15,12 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from near_optuna.data._datasets import Dataset
 
@@ -132,6 +132,56 @@ def train_epochs(
         yield mean
 
 
+def _predict(model: nn.Module, x: npt.NDArray[np.float32], device: str | torch.device) -> Tensor:
+    """The model's outputs for ``x`` in float64 on the CPU (eval mode, no gradients)."""
+    model.eval()
+    with torch.no_grad():
+        output: Tensor = model(torch.from_numpy(x).to(device))
+    return output.cpu().double()
+
+
+def held_out_terms(
+    model: nn.Module,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.generic],
+    *,
+    scale: tuple[float, float] = (0.0, 1.0),
+    device: str | torch.device = "cpu",
+) -> npt.NDArray[np.float64]:
+    """Per-row terms whose sum is the held-out score (accuracy, or R²).
+
+    Accuracy: ``correct_i / n``. R²: ``1 / n - e_i² / SST``, with the standardised predictions
+    mapped back by ``scale``; a constant target (``SST = 0``) counts each squared error against
+    1 instead. A non-finite prediction counts as ten times the largest finite squared error
+    (at least 10), so a diverged model scores very low and the terms are never NaN.
+    The terms feed :func:`near_optuna.numerics._noise.standard_error`.
+
+    Example:
+        >>> from near_optuna.data._datasets import load_dataset
+        >>> from near_optuna import build_mlp
+        >>> wine = load_dataset("wine")
+        >>> model = build_mlp(wine.in_features, [8], wine.n_classes, seed=0)
+        >>> terms = held_out_terms(model, wine.x_test, wine.y_test)
+        >>> bool(abs(terms.sum() - held_out_score(model, wine.x_test, wine.y_test)[0]) < 1e-12)
+        True
+    """
+    output = _predict(model, x, device)
+    n = len(y)
+    if not is_regression(y):
+        correct = np.asarray(output.argmax(dim=1).numpy() == y, dtype=np.float64)
+        return correct / n
+    prediction = output.reshape(-1).numpy() * scale[1] + scale[0]
+    target = np.asarray(y, dtype=np.float64)
+    errors = (prediction - target) ** 2
+    finite = np.isfinite(errors)
+    if not finite.all():
+        worst = float(errors[finite].max()) if finite.any() else 1.0
+        errors = np.where(finite, errors, 10.0 * max(worst, 1.0))
+    sst = float(np.sum((target - target.mean()) ** 2))
+    terms = 1.0 / n - errors / (sst if sst > 0 else 1.0)
+    return cast("npt.NDArray[np.float64]", terms.astype(np.float64))
+
+
 def held_out_score(
     model: nn.Module,
     x: npt.NDArray[np.float32],
@@ -147,9 +197,7 @@ def held_out_score(
     (``-inf`` for non-finite predictions; a constant target gives 0 for a perfect fit) and
     the RMSE in the target's units.
     """
-    model.eval()
-    with torch.no_grad():
-        output = model(torch.from_numpy(x).to(device)).cpu().double()
+    output = _predict(model, x, device)
     if not is_regression(y):
         predicted = output.argmax(dim=1).numpy()
         return float((predicted == y).mean()), "accuracy", None

@@ -116,3 +116,25 @@ def has_stalled(since_improvement: int, *, patience: int | None) -> str | None:
     if patience is None or since_improvement < patience:
         return None
     return f"best NEAR unchanged for {since_improvement} trials"
+
+
+MIN_TIME_BUDGET = 30.0
+"""Seconds: the default run budget never goes below this (tiny tables train in no time)."""
+MAX_TIME_BUDGET = 60.0
+"""Seconds: the default run budget never goes above this (``--time-budget`` gives more)."""
+
+
+def default_time_budget(reference_seconds: float) -> float:
+    """The default budget of a whole run: twice one reference training, within 30-60 s.
+
+    ``reference_seconds`` is the time of one 60-epoch training of the reference MLP on the
+    data; a validated answer should cost at most two of them, and never needs to cost less
+    than :data:`MIN_TIME_BUDGET` nor more than :data:`MAX_TIME_BUDGET` by default.
+
+    Example:
+        >>> default_time_budget(4.0), default_time_budget(22.5), default_time_budget(300.0)
+        (30.0, 45.0, 60.0)
+    """
+    if not reference_seconds >= 0:
+        raise ValueError(f"`reference_seconds` must be >= 0, but got {reference_seconds=}.")
+    return min(max(2.0 * reference_seconds, MIN_TIME_BUDGET), MAX_TIME_BUDGET)

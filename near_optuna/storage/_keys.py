@@ -31,6 +31,9 @@ Trial user attributes, written while the trial runs (by ``NearObjective`` or ``N
 ``near:candidate``              on a refinement trial: the configuration it trains
                                 (``widths``, ``activation``, ``init``, ``origin``,
                                 ``near_rank``, ``near_trial``)
+``near:val_score``              on a refinement trial: its last validation ``score``, that
+                                score's standard error ``se`` and the optimizer ``steps``
+                                trained
 ==============================  ===========================================================
 
 Study user attributes:
@@ -58,7 +61,10 @@ Study user attributes:
 ``near:size_rule``              ``NearGate``'s size rule retired because a size probe won:
                                 ``reason`` (which trial won) and ``completed``
 ``near:refine``                 the refinement's answer and its evidence (linked study,
-                                candidates, trainings, epochs, seconds)
+                                candidates, reference score, ``verdict`` with the margin
+                                over the reference and its standard error, the size cap
+                                and whether a wider candidate retired it, the rungs,
+                                steps, time budget, seconds)
 ==============================  ===========================================================
 """
 
@@ -78,6 +84,7 @@ TRIAL_MAX_PARAMS = "near:max_params_violation"
 TRIAL_WORKER = "near:worker"
 TRIAL_SURPLUS = "near:surplus"
 TRIAL_CANDIDATE = "near:candidate"
+TRIAL_VALIDATION = "near:val_score"
 
 # Study attributes.
 STUDY_SPACE = "near:search_space"

@@ -1,12 +1,19 @@
-"""Refinement: NEAR screens, a small training budget decides.
+"""Refinement: NEAR screens, a small training budget decides, a reference keeps it honest.
 
-After a NEAR study, :func:`refine_study` trains the best distinct configurations that survived
-the guard and saturation pruning, plus width-escalated variants of the best few (NEAR cannot
-tell how wide a dataset needs its layers: the labels can), as trials of a linked study
-``<name>:refine`` in the same storage. Each training reports its per-epoch validation score
-(accuracy, or R² for a regression) with ``trial.report`` and is pruned by Optuna's
-``SuccessiveHalvingPruner``. The answer is the best validated configuration (on equal
-scores, the one with fewer parameters).
+After a NEAR study, :func:`refine_study` trains the candidates of
+:func:`~near_optuna.study._candidates.refine_candidates` (NEAR's best distinct
+configurations, wider variants of the best, wide probes where the saturation cap was small,
+and the reference MLP) as trials of a linked study ``<name>:refine`` in the same storage, with
+synchronous successive halving in optimizer steps inside an optional time budget
+(:class:`~near_optuna.study._halving.Halving`). Each trial reports its validation score
+(accuracy, or R² for a regression) at every rung.
+
+The answer follows the one-standard-error rule: of the candidates of the last rung, those
+within one standard error of the best (the paired standard error of the score difference on
+the same validation rows, :mod:`near_optuna.numerics._noise`) are the leaders, and the
+smallest leader is the answer. The verdict says whether the architecture mattered: the
+reference is not a leader (the answer beats it by more than the noise), or it is (the leaders
+are tied within noise).
 
 Validation is a split of the training data (``validation_split``); the test split is never
 used for any choice. Candidates that a linked study already finished (complete or pruned) are
@@ -15,6 +22,7 @@ not trained again, so a refinement killed midway and run again goes on where it 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,56 +34,44 @@ from near_optuna.data._datasets import Dataset
 from near_optuna.data._split import DEFAULT_VALIDATION_FRACTION, validation_split
 from near_optuna.measure._mlp import build_mlp
 from near_optuna.measure._peers import param_score
-from near_optuna.measure._train import (
-    DEFAULT_EPOCHS,
-    held_out_score,
-    target_scale,
-    train_epochs,
-)
+from near_optuna.measure._steps import StepTrainer, one_torch_thread
+from near_optuna.measure._train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from near_optuna.numerics._checks import check_at_least, plain_json
-from near_optuna.storage._keys import (
-    STUDY_REFINE,
-    TRIAL_ACTIVATION,
-    TRIAL_CANDIDATE,
-    TRIAL_INIT,
-    TRIAL_WIDTHS,
-    TRIAL_WORKER,
+from near_optuna.numerics._noise import leaders, standard_error
+from near_optuna.storage._keys import STUDY_REFINE, TRIAL_CANDIDATE, TRIAL_VALIDATION
+from near_optuna.storage._workers import fail_dead_workers
+from near_optuna.study._candidates import (
+    DEFAULT_ESCALATE_TOP,
+    DEFAULT_PROBE_TOP,
+    MAX_ESCALATED_WIDTH,
+    REFERENCE,
+    Candidate,
+    is_above_cap,
+    refine_candidates,
+    size_cap,
 )
-from near_optuna.storage._workers import fail_dead_workers, worker_id
+from near_optuna.study._halving import Halving, Run
 
-ESCALATION_FACTORS: tuple[int, ...] = (2, 4)
-DEFAULT_ESCALATE_TOP = 2
-MAX_ESCALATED_WIDTH = 2048
-"""The cap of width escalation: no escalated layer is wider than this."""
-REDUCTION_FACTOR = 3
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One configuration the refinement trains.
+class Finalist:
+    """A candidate of the last rung: its score, own standard error, size and row terms."""
 
-    Attributes:
-        widths: Hidden-layer widths.
-        activation: Activation name.
-        init: Initialisation name.
-        origin: ``"near"`` (a NEAR-ranked configuration) or ``"x2"``, ``"x4"`` (its widths
-            escalated by that factor).
-        near_rank: Rank (1 = best) of the NEAR configuration it came from.
-        near_trial: Number of that trial in the NEAR study.
-    """
+    candidate: Candidate
+    score: float
+    se: float
+    n_params: int
+    run: Run | None = None
 
-    widths: tuple[int, ...]
-    activation: str
-    init: str
-    origin: str
-    near_rank: int
-    near_trial: int
-
-    @property
-    def key(self) -> str:
-        """Identifies the configuration (widths, activation, init) across runs."""
-        return f"{list(self.widths)}/{self.activation}/{self.init}"
+    def error_against(self, other: Finalist) -> float:
+        """Standard error of ``self.score - other.score`` (paired when both ran here)."""
+        if self.run is not None and other.run is not None:
+            assert self.run.terms is not None
+            assert other.run.terms is not None
+            return standard_error(self.run.terms, other.run.terms)
+        return math.hypot(self.se, other.se)
 
 
 @dataclass(frozen=True)
@@ -83,14 +79,24 @@ class Refinement:
     """The answer of a refinement and its evidence.
 
     Attributes:
-        answer: The best validated configuration.
-        score: Its validation score after the last epoch it trained.
+        answer: The chosen configuration (the smallest leader).
+        score: Its validation score after the last rung.
         metric: ``"accuracy"`` or ``"r2"``.
         n_params: Its trainable parameters.
         study_name: The linked study holding the trainings.
-        candidates: Every configuration considered, NEAR-ranked first.
+        candidates: Every configuration considered (reference first, then NEAR-ranked).
+        reference_score: The reference's validation score (``None`` without a reference).
+        verdict: ``mattered`` (is the reference outside the leaders), ``margin`` (answer
+            minus reference) and ``se`` (its standard error), ``best`` (the top scorer),
+            ``leaders`` (keys within one standard error of it) and ``text``.
+        cap: ``widths`` (the saturation cap per position, ``None`` if the study had none),
+            ``retired`` (the best validated candidate is wider than the cap) and ``by``.
+        schedule: The rungs (cumulative steps, candidates), candidates dropped for time, and
+            whether the time budget ended the halving early.
         trainings: Trainings run by this call (finished ones are not run again).
-        epochs: Epochs trained over all of the linked study's finished trials.
+        steps: Optimizer steps trained by this call, all candidates together.
+        epochs: The same in passes over the training rows.
+        time_budget: Seconds the call was given (``None``: no limit).
         seconds: Wall time of this call.
     """
 
@@ -100,8 +106,14 @@ class Refinement:
     n_params: int
     study_name: str
     candidates: tuple[Candidate, ...]
+    reference_score: float | None
+    verdict: dict[str, Any]
+    cap: dict[str, Any]
+    schedule: dict[str, Any]
     trainings: int
-    epochs: int
+    steps: int
+    epochs: float
+    time_budget: float | None
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,130 +121,14 @@ class Refinement:
         return dict(plain_json(asdict(self)))
 
 
-def _configurations(study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, Candidate]]:
-    """Completed NEAR trials, best first, one per distinct configuration."""
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    done = [t for t in done if TRIAL_WIDTHS in t.user_attrs and TRIAL_ACTIVATION in t.user_attrs]
-    seen: set[str] = set()
-    ranked: list[tuple[optuna.trial.FrozenTrial, Candidate]] = []
-    for trial in sorted(done, key=lambda t: (-float(t.values[0]), t.number)):
-        attrs = trial.user_attrs
-        candidate = Candidate(
-            tuple(int(w) for w in attrs[TRIAL_WIDTHS]),
-            str(attrs[TRIAL_ACTIVATION]),
-            str(attrs.get(TRIAL_INIT, "default")),
-            "near",
-            len(ranked) + 1,
-            trial.number,
-        )
-        if candidate.key not in seen:
-            seen.add(candidate.key)
-            ranked.append((trial, candidate))
-    return ranked
-
-
-def escalate(
-    candidate: Candidate,
-    *,
-    factors: tuple[int, ...] = ESCALATION_FACTORS,
-    max_width: int = MAX_ESCALATED_WIDTH,
-) -> list[Candidate]:
-    """Width-escalated variants: every width times each factor, capped at ``max_width``.
-
-    Variants that the cap makes equal to the original or to each other are left out.
-
-    Example:
-        >>> base = Candidate((64, 600), "relu", "default", "near", 1, 7)
-        >>> [v.widths for v in escalate(base, max_width=1024)]
-        [(128, 1024), (256, 1024)]
-    """
-    variants, seen = [], {candidate.widths}
-    for factor in factors:
-        widths = tuple(min(w * factor, max_width) for w in candidate.widths)
-        if widths not in seen:
-            seen.add(widths)
-            variants.append(
-                Candidate(
-                    widths,
-                    candidate.activation,
-                    candidate.init,
-                    f"x{factor}",
-                    candidate.near_rank,
-                    candidate.near_trial,
-                )
-            )
-    return variants
-
-
-def refine_candidates(
-    study: optuna.Study,
-    k: int,
-    *,
-    escalate_top: int = DEFAULT_ESCALATE_TOP,
-    max_width: int = MAX_ESCALATED_WIDTH,
-) -> list[Candidate]:
-    """The ``k`` best distinct configurations and escalated variants of the best ``escalate_top``.
-
-    Raises:
-        ValueError: If ``k < 1``, ``escalate_top < 0``, or the study has no completed trial
-            with a configuration.
-    """
-    check_at_least(k, 1, name="k")
-    check_at_least(escalate_top, 0, name="escalate_top")
-    ranked = [candidate for _, candidate in _configurations(study)]
-    if not ranked:
-        raise ValueError(
-            f"study {study.study_name!r} has no completed trial with a configuration to refine."
-        )
-    chosen = ranked[:k]
-    keys = {c.key for c in chosen}
-    for base in ranked[: min(escalate_top, len(chosen))]:
-        for variant in escalate(base, max_width=max_width):
-            if variant.key not in keys:
-                keys.add(variant.key)
-                chosen.append(variant)
-    return chosen
-
-
-def _train(
-    trial: optuna.Trial,
-    candidate: Candidate,
-    data: Dataset,
-    *,
-    epochs: int,
-    seed: int,
-    device: str,
-) -> tuple[float, int]:
-    """Train ``candidate``, reporting the validation score each epoch; prune when told."""
-    model = build_mlp(
-        data.in_features,
-        candidate.widths,
-        data.out_features,
-        activation=candidate.activation,
-        init=candidate.init,
-        seed=seed,
-    )
-    score, done, scale = float("-inf"), 0, target_scale(data.y_train)
-    steps = train_epochs(
-        model, data.x_train, data.y_train, epochs=epochs, seed=seed, device=device
-    )
-    for done, _loss in enumerate(steps, start=1):
-        score = held_out_score(model, data.x_test, data.y_test, scale=scale, device=device)[0]
-        trial.report(score, done)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"validation score {score:.4g} after {done} epochs")
-    return score, done
-
-
-def _linked_study(study: optuna.Study, epochs: int) -> optuna.Study:
-    pruner = optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=max(1, epochs // 10), reduction_factor=REDUCTION_FACTOR
-    )
+def _linked_study(
+    study: optuna.Study, storage: str | optuna.storages.BaseStorage | None
+) -> optuna.Study:
     return optuna.create_study(
         study_name=f"{study.study_name}:refine",
-        storage=study._storage,
+        storage=study._storage if storage is None else storage,
         direction="maximize",
-        pruner=pruner,
+        pruner=optuna.pruners.NopPruner(),  # the halving decides, over all candidates at once
         load_if_exists=True,
     )
 
@@ -243,34 +139,48 @@ def refine_study(
     k: int,
     *,
     epochs: int = DEFAULT_EPOCHS,
+    time_budget: float | None = None,
     escalate_top: int = DEFAULT_ESCALATE_TOP,
     max_width: int = MAX_ESCALATED_WIDTH,
+    probe_top: int = DEFAULT_PROBE_TOP,
+    reference: Candidate | None = REFERENCE,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     seed: int = 0,
     device: str = "cpu",
+    storage: str | optuna.storages.BaseStorage | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Refinement:
-    """Train a NEAR study's best configurations with successive halving; return the answer.
+    """Train a NEAR study's best configurations and a reference; return the validated answer.
 
     Args:
         study: A finished (or running) NEAR study: ``NearObjective``'s or the command line's.
         data: The study's data; only its training split is used (split again into training
             and validation parts with ``validation_fraction`` and ``seed``).
         k: How many of the best distinct configurations to train (fewer if fewer exist).
-        epochs: The most epochs any candidate trains.
+        epochs: The last rung's length, in passes over the training part (counted in
+            optimizer steps of ``DEFAULT_BATCH_SIZE`` rows).
+        time_budget: Seconds for this call; rungs are shortened to fit (``None``: no limit).
         escalate_top: Also train the ``escalate_top`` best with every width x2 and x4.
         max_width: The cap of width escalation.
+        probe_top: Wide probes of the ``probe_top`` best where the saturation cap was small.
+        reference: The reference configuration (``None``: train none).
         validation_fraction: Share of the training split held out for validation.
         seed: Seed of the split, the initialisations and the mini-batch order.
         device: Where to train.
-        progress: Called as ``progress(done, total)`` after each candidate.
+        storage: Where the linked study lives (default: the NEAR study's storage). The
+            refinement asks and tells its trials itself, outside ``Study.optimize``, so give
+            the same database without heartbeats (``optuna.storages.RDBStorage(url)``) when
+            the study's storage has them: Optuna warns otherwise. Its trials record their
+            worker (``near:worker``) and a rerun fails those of dead local processes.
+        progress: Called as ``progress(done, total)`` after each rung.
 
     Returns:
         A :class:`Refinement`; also stored in the NEAR study's ``near:refine`` attribute.
 
     Raises:
-        ValueError: For ``k < 1``, a study without completed configurations, or a training
-            split too small to hold out a validation set.
+        ValueError: For ``k < 1``, ``epochs < 1``, a ``time_budget`` that is not positive,
+            a study without completed configurations, or a training split too small to hold
+            out a validation set.
 
     Example:
         >>> import optuna, torch
@@ -282,93 +192,211 @@ def refine_study(
         >>> study = optuna.create_study(direction="maximize")
         >>> study.optimize(objective, n_trials=4)
         >>> result = refine_study(study, data, 2, epochs=4, escalate_top=0)
-        >>> result.metric, len(result.candidates) <= 2
-        ('accuracy', True)
+        >>> result.metric, result.candidates[0].origin
+        ('accuracy', 'reference')
     """
     start = time.perf_counter()
-    candidates = refine_candidates(study, k, escalate_top=escalate_top, max_width=max_width)
+    check_at_least(epochs, 1, name="epochs")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"`time_budget` must be > 0 seconds, but got {time_budget=}.")
+    candidates = refine_candidates(
+        study,
+        k,
+        escalate_top=escalate_top,
+        max_width=max_width,
+        probe_top=probe_top,
+        reference=reference,
+    )
     split = validation_split(data, fraction=validation_fraction, seed=seed)
-    linked = _linked_study(study, epochs)
+    linked = _linked_study(study, storage)
     fail_dead_workers(linked)
-    finished = {
-        t.user_attrs[TRIAL_CANDIDATE]["key"]
-        for t in linked.get_trials(deepcopy=False, states=FINISHED)
-        if TRIAL_CANDIDATE in t.user_attrs
-    }
-    trainings = 0
-    for i, candidate in enumerate(candidates):
-        if candidate.key not in finished:
-            _run_candidate(linked, candidate, split, epochs=epochs, seed=seed, device=device)
-            trainings += 1
-        if progress is not None:
-            progress(i + 1, len(candidates))
-    result = _answer(linked, candidates, split, trainings, time.perf_counter() - start)
+    earlier = _finished(linked, candidates)
+    todo = [c for c in candidates if c.key not in earlier]
+    halving = Halving(
+        linked,
+        split,
+        max_steps=epochs * math.ceil(len(split.y_train) / DEFAULT_BATCH_SIZE),
+        deadline=None if time_budget is None else start + time_budget,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    runs = halving.run(todo) if todo else []
+    halving.finish(runs)
+    finalists = [_finalist(r.candidate, r.score, split, run=r) for r in runs]
+    finalists += _earlier_finalists(earlier, split)
+    steps = sum(r.trainer.steps for r in runs)
+    result = _decide(
+        finalists,
+        candidates,
+        metric="r2" if data.task == "regression" else "accuracy",
+        cap=size_cap(study),
+        evidence={
+            "study_name": linked.study_name,
+            "schedule": halving.schedule.to_dict(),
+            "trainings": len(todo),
+            "steps": steps,
+            "epochs": steps * DEFAULT_BATCH_SIZE / len(split.y_train),
+            "time_budget": time_budget,
+            "seconds": time.perf_counter() - start,
+        },
+    )
     study.set_user_attr(STUDY_REFINE, result.to_dict())
     return result
 
 
-def _run_candidate(
-    linked: optuna.Study,
-    candidate: Candidate,
+def reference_seconds(
     data: Dataset,
     *,
-    epochs: int,
-    seed: int,
-    device: str,
-) -> None:
-    trial = linked.ask()
-    trial.set_user_attr(TRIAL_WORKER, worker_id())
-    trial.set_user_attr(TRIAL_CANDIDATE, plain_json(asdict(candidate) | {"key": candidate.key}))
-    trial.set_user_attr(TRIAL_WIDTHS, list(candidate.widths))
-    trial.set_user_attr(TRIAL_ACTIVATION, candidate.activation)
-    trial.set_user_attr(TRIAL_INIT, candidate.init)
-    try:
-        score, _ = _train(trial, candidate, data, epochs=epochs, seed=seed, device=device)
-    except optuna.TrialPruned:
-        linked.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return
-    linked.tell(trial, score)
+    epochs: int = 60,
+    reference: Candidate = REFERENCE,
+    device: str = "cpu",
+    steps: int = 20,
+) -> float:
+    """Estimated seconds of one ``epochs``-epoch training of ``reference`` on ``data``.
 
+    Times ``steps`` optimizer steps (after two untimed ones) on the training split with the
+    recipe of the refinement (one torch thread) and scales them to ``epochs`` passes.
 
-def _answer(
-    linked: optuna.Study,
-    candidates: list[Candidate],
-    data: Dataset,
-    trainings: int,
-    seconds: float,
-) -> Refinement:
-    by_key = {c.key: c for c in candidates}
-    finished = linked.get_trials(deepcopy=False, states=FINISHED)
-    mine = [t for t in finished if t.user_attrs.get(TRIAL_CANDIDATE, {}).get("key") in by_key]
-    complete = [t for t in mine if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:  # every candidate pruned: the best last reported score decides
-        complete = [t for t in mine if t.intermediate_values]
-
-    def value(trial: optuna.trial.FrozenTrial) -> float:
-        if trial.values:
-            return float(trial.values[0])
-        return float(trial.intermediate_values[max(trial.intermediate_values)])
-
-    def size(candidate: Candidate) -> int:
-        return int(param_score(build_mlp(data.in_features, candidate.widths, data.out_features)))
-
-    def rank(trial: optuna.trial.FrozenTrial) -> tuple[float, int, int]:
-        candidate = by_key[trial.user_attrs[TRIAL_CANDIDATE]["key"]]
-        # Equal validation scores go to the smaller network, then to the better NEAR rank.
-        return value(trial), -size(candidate), -candidate.near_rank
-
-    best = max(complete, key=rank)
-    answer = by_key[best.user_attrs[TRIAL_CANDIDATE]["key"]]
-    epochs = sum(max(t.intermediate_values, default=0) for t in mine)
-    metric = "r2" if data.task == "regression" else "accuracy"
-    return Refinement(
-        answer,
-        value(best),
-        metric,
-        size(answer),
-        linked.study_name,
-        tuple(candidates),
-        trainings,
-        epochs,
-        seconds,
+    Example:
+        >>> from near_optuna import load_dataset
+        >>> reference_seconds(load_dataset("wine"), steps=3) > 0
+        True
+    """
+    model = build_mlp(
+        data.in_features,
+        reference.widths,
+        data.out_features,
+        activation=reference.activation,
+        init=reference.init,
     )
+    trainer = StepTrainer(model, data.x_train, data.y_train, device=device)
+    with one_torch_thread():
+        trainer.train(2)
+        trainer.seconds, trainer.steps = 0.0, 0
+        trainer.train(steps)
+    return trainer.seconds_per_step * trainer.steps_per_epoch * epochs
+
+
+def _finished(
+    linked: optuna.Study, candidates: list[Candidate]
+) -> dict[str, optuna.trial.FrozenTrial]:
+    """The linked study's finished trials of these candidates, by candidate key."""
+    keys = {c.key for c in candidates}
+    done = {}
+    for trial in linked.get_trials(deepcopy=False, states=FINISHED):
+        key = trial.user_attrs.get(TRIAL_CANDIDATE, {}).get("key")
+        if key in keys:
+            done[key] = trial
+    return done
+
+
+def _size(candidate: Candidate, data: Dataset) -> int:
+    model = build_mlp(data.in_features, candidate.widths, data.out_features)
+    return int(param_score(model))
+
+
+def _finalist(candidate: Candidate, score: float, data: Dataset, *, run: Run) -> Finalist:
+    assert run.terms is not None
+    return Finalist(candidate, score, standard_error(run.terms), _size(candidate, data), run)
+
+
+def _earlier_finalists(
+    earlier: dict[str, optuna.trial.FrozenTrial], data: Dataset
+) -> list[Finalist]:
+    """Candidates that an earlier, interrupted call completed (compared by their own SE)."""
+    finalists = []
+    for trial in earlier.values():
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            continue
+        record = trial.user_attrs[TRIAL_CANDIDATE]
+        candidate = Candidate(
+            tuple(record["widths"]),
+            record["activation"],
+            record["init"],
+            record["origin"],
+            record.get("near_rank"),
+            record.get("near_trial"),
+        )
+        se = trial.user_attrs.get(TRIAL_VALIDATION, {}).get("se")
+        error = math.inf if se is None else float(se)
+        finalists.append(
+            Finalist(candidate, float(trial.values[0]), error, _size(candidate, data))
+        )
+    return finalists
+
+
+def _decide(
+    finalists: list[Finalist],
+    candidates: list[Candidate],
+    *,
+    metric: str,
+    cap: list[float] | None,
+    evidence: dict[str, Any],
+) -> Refinement:
+    """The one-standard-error rule over the finalists, the verdict and the cap's fate."""
+    if not finalists:
+        raise ValueError("the refinement has no finished candidate to choose from.")
+    rank = {c.key: i for i, c in enumerate(candidates)}
+    # Equal scores go to the smaller network, then to the earlier candidate.
+    best = max(finalists, key=lambda f: (f.score, -f.n_params, -rank[f.candidate.key]))
+    errors = [0.0 if f is best else best.error_against(f) for f in finalists]
+    ahead = [finalists[i] for i in leaders([f.score for f in finalists], errors)]
+    if best not in ahead:  # ties with the best: it leads by construction
+        ahead.insert(0, best)
+    answer = min(ahead, key=lambda f: (f.n_params, -f.score, rank[f.candidate.key]))
+    reference = next((f for f in finalists if f.candidate.origin == "reference"), None)
+    verdict = _verdict(answer, best, ahead, reference, finalists, metric)
+    retired = is_above_cap(best.candidate.widths, cap)
+    return Refinement(
+        answer=answer.candidate,
+        score=answer.score,
+        metric=metric,
+        n_params=answer.n_params,
+        candidates=tuple(candidates),
+        reference_score=None if reference is None else reference.score,
+        verdict=verdict,
+        cap={"widths": cap, "retired": retired, "by": best.candidate.key if retired else None},
+        **evidence,
+    )
+
+
+def _verdict(
+    answer: Finalist,
+    best: Finalist,
+    ahead: list[Finalist],
+    reference: Finalist | None,
+    others: list[Finalist],
+    metric: str,
+) -> dict[str, Any]:
+    keys = [f.candidate.key for f in ahead]
+    verdict: dict[str, Any] = {"best": best.candidate.key, "leaders": keys}
+    if reference is None:
+        return verdict | {"mattered": None, "margin": None, "se": None, "text": "no reference"}
+    margin = answer.score - reference.score
+    error = 0.0 if answer is reference else answer.error_against(reference)
+    mattered = reference not in ahead
+    if ahead == [reference]:
+        runner = max(
+            (f for f in others if f is not reference), key=lambda f: f.score, default=None
+        )
+        behind = (
+            ""
+            if runner is None
+            else (f" (the next best, {runner.candidate.key}, scored {runner.score:.4f} {metric})")
+        )
+        text = f"no candidate came within noise of the reference: it is the answer{behind}"
+    elif mattered:
+        text = (
+            f"the architecture mattered: the answer beats the reference "
+            f"{reference.candidate.key} by {margin:+.4f} {metric} (SE {error:.4f})"
+        )
+    else:
+        which = "the reference" if answer is reference else answer.candidate.key
+        text = (
+            f"the leaders are within noise ({len(ahead)} within one standard error of the "
+            f"best, {best.candidate.key} at {best.score:.4f}): the smallest of them, {which}, "
+            f"was chosen (one-standard-error rule); the reference scored "
+            f"{reference.score:.4f} {metric}"
+        )
+    return verdict | {"mattered": mattered, "margin": margin, "se": error, "text": text}

@@ -30,13 +30,17 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
     from near_optuna.numerics._checks import plain_json
     from near_optuna.storage._open import display_url
     from near_optuna.study._training_check import check_with_training
+    from near_optuna.tune._budget import run_budget
     from near_optuna.tune._progress import progress_bar
     from near_optuna.tune._report import print_report, print_validation, summary
     from near_optuna.tune._run import optimise
 
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
-    optimise(args, prepared)
+    budget = run_budget(args, prepared.data)
+    if budget.how is not None and not args.quiet:
+        print(f"Time budget: {budget.seconds:.0f} s ({budget.how}).")
+    optimise(args, prepared, deadline=budget.near_deadline())
     study = prepared.study
     report: TrainingCheck | None = None
     if args.validate:
@@ -53,8 +57,8 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
         except ValueError as err:  # no completed trial to train: say so, report the rest
             print(f"{PROG}: warning: `--validate` skipped: {err}", file=sys.stderr)
     refinement = None
-    if args.refine is not None:
-        refinement = refine(args, prepared)
+    if args.refine:
+        refinement = refine(args, prepared, time_budget=budget.left())
     figures = publish_study(study)
     info = summary(study, display_url(prepared.url), report, refinement)
     info["dashboard_figures"] = figures
@@ -67,9 +71,13 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
     return 0
 
 
-def refine(args: argparse.Namespace, prepared: Prepared) -> Refinement | None:
+def refine(
+    args: argparse.Namespace, prepared: Prepared, *, time_budget: float | None
+) -> Refinement | None:
     """``--refine K``: train the best configurations; ``None`` with a warning if none exist."""
-    from near_optuna.study._refine import refine_candidates, refine_study
+    from near_optuna.storage._open import open_storage
+    from near_optuna.study._candidates import refine_candidates
+    from near_optuna.study._refine import refine_study
     from near_optuna.tune._progress import progress_bar
 
     study = prepared.study
@@ -81,14 +89,16 @@ def refine(args: argparse.Namespace, prepared: Prepared) -> Refinement | None:
     near = sum(c.origin == "near" for c in candidates)
     if near < args.refine and not args.quiet:
         print(f"--refine {args.refine}: the study has {near} distinct configurations; using them.")
-    with progress_bar("refining (training)", quiet=args.quiet) as progress:
+    with progress_bar("refining (successive-halving rungs)", quiet=args.quiet) as progress:
         return refine_study(
             study,
             prepared.data,
             args.refine,
             epochs=args.refine_epochs,
+            time_budget=time_budget,
             seed=prepared.seed,
             device=args.device,
+            storage=open_storage(prepared.url),  # no heartbeat: trials are asked, not optimised
             progress=progress,
         )
 

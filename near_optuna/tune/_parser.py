@@ -25,6 +25,7 @@ DEFAULT_STORAGE = "sqlite:///studies/near_optuna.db"
 DEFAULT_TRIALS = 50
 DEFAULT_HEARTBEAT = 10
 DEFAULT_REFINE_EPOCHS = 30
+DEFAULT_REFINE = 4
 SPACE_FLAGS = {
     "min_depth": "--min-depth",
     "max_depth": "--max-depth",
@@ -211,15 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="K",
-        help="afterwards, train the K best distinct configurations (and wider variants of the "
-        "best) with successive halving on validation data; the best validated one is the answer",
+        help=f"afterwards, train the K best distinct configurations, wider variants, wide "
+        f"probes and a reference MLP with successive halving on validation data; the answer "
+        f"is the smallest within one standard error of the best (default {DEFAULT_REFINE}; "
+        "0: the untrained NEAR best is the answer; off with --multi-objective)",
     )
     o.add_argument(
         "--refine-epochs",
         type=int,
         default=DEFAULT_REFINE_EPOCHS,
         metavar="E",
-        help="the most epochs a --refine candidate trains",
+        help="the last successive-halving rung's length, in passes over the training rows",
+    )
+    o.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds for the whole run, NEAR study and refinement (default with --refine: "
+        "twice one 60-epoch training of the reference MLP on this data, at least 30 and at "
+        "most 60)",
     )
     o.add_argument(
         "--redraw",

@@ -90,6 +90,19 @@ def summary(
     return data
 
 
+def _origin(found: dict[str, Any]) -> str:
+    if found["origin"] == "reference":
+        return "the reference MLP"
+    if found["origin"] == "near":
+        return f"NEAR rank {found['near_rank']}"
+    how = (
+        "at the widest searched width"
+        if found["origin"] == "wide"
+        else f"widths {found['origin']}"
+    )
+    return f"NEAR rank {found['near_rank']}, {how}"
+
+
 def answer_line(info: dict[str, Any]) -> str:
     """How the answer was chosen, in one line."""
     found = info["answer"]
@@ -97,15 +110,22 @@ def answer_line(info: dict[str, Any]) -> str:
         f"{found['widths']} {found['activation']} {found['init']} ({found['n_params']} params)"
     )
     if found["chosen_by"] == "near":
-        return f"Answer (the NEAR best, not trained): {config}"
+        return f"Answer (NEAR only, not trained; --refine 0): {config}"
     metric = "accuracy" if "val_accuracy" in found else "r2"
     refine = info["refine"]
-    origin = "" if found["origin"] == "near" else f", widths {found['origin']}"
     return (
-        f"Answer (--refine: best validation {metric} {found[f'val_{metric}']:.4f} of "
-        f"{len(refine['candidates'])} candidates, {refine['epochs']} epochs in "
-        f"{refine['seconds']:.0f} s): {config}, from NEAR rank {found['near_rank']}{origin}"
+        f"Answer (validated: {metric} {found[f'val_{metric}']:.4f} on held-out training rows, "
+        f"{len(refine['candidates'])} candidates trained in {refine['seconds']:.0f} s): "
+        f"{config}, {_origin(found)}"
     )
+
+
+def verdict_line(info: dict[str, Any]) -> str | None:
+    """The refinement's verdict (did the architecture matter?), or ``None`` without one."""
+    refine = info.get("refine")
+    if refine is None or refine["verdict"].get("mattered") is None:
+        return None
+    return f"Verdict: {refine['verdict']['text']}."
 
 
 def quiet_line(info: dict[str, Any], score: str) -> str:
@@ -143,6 +163,9 @@ def print_report(info: dict[str, Any], score: str, *, quiet: bool, pareto: bool)
     )
     if info.get("answer") is not None:
         print(answer_line(info))
+        verdict = verdict_line(info)
+        if verdict is not None:
+            print(verdict)
     if not info["top"]:
         print("No completed trial yet.")
     else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +33,28 @@ from near_optuna.storage._workers import (
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
 from near_optuna.tune._errors import PROG, UsageError, user_input
-from near_optuna.tune._parser import DEFAULT_STORAGE, DEFAULT_TRIALS, SPACE_FLAGS
+from near_optuna.tune._parser import DEFAULT_REFINE, DEFAULT_STORAGE, DEFAULT_TRIALS, SPACE_FLAGS
 from near_optuna.tune._progress import progress_bar
 from near_optuna.tune._study import check_settings, name_metrics, open_study, shared_settings
+
+MIN_TRIALS_IN_BUDGET = 20
+"""Trials a worker finishes before the run's time budget may stop its NEAR study: on a loaded
+machine the budget's share can pass before the study has enough configurations to refine."""
+
+
+def stop_when_due(
+    deadline: float, minimum: int
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """An Optuna callback that stops the study after ``deadline`` and ``minimum`` trials."""
+    finished = 0
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal finished
+        finished += trial.state in FINISHED
+        if finished >= minimum and time.perf_counter() >= deadline:
+            study.stop()
+
+    return callback
 
 
 @dataclass(frozen=True)
@@ -99,19 +120,22 @@ def check_numbers(args: argparse.Namespace) -> None:
         ("--heartbeat", args.heartbeat, 1),
         ("--validate", args.validate, 0),
         ("--repetitions", args.repetitions, 1),
-        ("--refine", args.refine, 1),
+        ("--refine", args.refine, 0),
         ("--refine-epochs", args.refine_epochs, 1),
     ):
         if value is not None and (value < low or (flag == "--n-jobs" and value == 0)):
             raise UsageError(f"`{flag}` must be >= {low}, but got {value}.")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError(f"`--timeout` must be > 0 seconds, but got {args.timeout}.")
+    for flag, seconds in (("--timeout", args.timeout), ("--time-budget", args.time_budget)):
+        if seconds is not None and not seconds > 0:
+            raise UsageError(f"`{flag}` must be > 0 seconds, but got {seconds}.")
     if args.max_width < args.min_width:
         raise UsageError(
             f"`--max-width` must be >= `--min-width` ({args.min_width}), but got {args.max_width}."
         )
-    if args.refine is not None and args.multi_objective:
+    if args.refine and args.multi_objective:
         raise UsageError("`--refine` picks one answer: it does not go with `--multi-objective`.")
+    if args.refine is None:
+        args.refine = 0 if args.multi_objective else DEFAULT_REFINE
     if args.json is not None and not Path(args.json).parent.is_dir():
         raise UsageError(f"`--json` folder does not exist: {str(Path(args.json).parent)!r}.")
 
@@ -153,7 +177,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """
     check_numbers(args)
     data = load_data(args, args.seed)
-    if args.refine is not None:  # a dataset too small for a validation split: say so now
+    if args.refine:  # a dataset too small for a validation split: say so now
         with user_input({}):
             validation_split(data, seed=args.seed)
     objective = build_objective(args, data, args.seed)
@@ -198,9 +222,14 @@ def redraw(args: argparse.Namespace) -> int:
     return 0
 
 
-def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
+def optimise(
+    args: argparse.Namespace, prepared: Prepared, *, deadline: float | None = None
+) -> None:
     """Run this worker's trials, with a progress bar unless ``--quiet``.
 
+    With a ``deadline`` (a ``time.perf_counter()`` value: the NEAR study's share of the run's
+    time budget), no new trial starts after it once this worker has finished
+    :data:`MIN_TRIALS_IN_BUDGET` trials (or its trial count, if smaller).
     A trial that another worker failed meanwhile (for example after a late heartbeat) costs
     this worker that trial, not its run: it warns and goes on (:func:`optimize_worker`).
     """
@@ -217,7 +246,7 @@ def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
     failed = cleanup()
     if failed and not args.quiet:
         print(f"Marked FAIL: trial(s) {sorted(failed)}, whose worker died.")
-    callbacks = []
+    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
     if budget is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(budget, states=FINISHED))
         if len(study.get_trials(deepcopy=False, states=FINISHED)) >= budget:
@@ -230,6 +259,10 @@ def optimise(args: argparse.Namespace, prepared: Prepared) -> None:
         if objective.prune_oversized:  # the one-off layer sizing, with its own bar
             with progress_bar("sizing layers", quiet=args.quiet) as progress:
                 objective.saturation_widths(study, progress=progress)
+    if deadline is not None:
+        callbacks.append(
+            stop_when_due(deadline, min(n_trials or MIN_TRIALS_IN_BUDGET, MIN_TRIALS_IN_BUDGET))
+        )
     # Surplus claims beyond the budget end as FAIL (caught); Optuna would log each at WARNING.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     optimize_worker(
