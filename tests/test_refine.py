@@ -273,6 +273,7 @@ def test_refine_through_the_command_line_on_sqlite(tmp_path):
     assert info["refine"]["study_name"] == "near_optuna:refine"
     assert info["refine"]["trainings"] == len(info["refine"]["candidates"])
     lines = out.splitlines()
+    assert "Warning" not in err, "no library warning (the heartbeat one) leaks to the terminal"
     assert any(line.startswith("Answer (validated: accuracy") for line in lines), out
     assert any(line.startswith("Verdict: ") for line in lines), out
     assert info["refine"]["verdict"]["mattered"] in (True, False)
