@@ -12,6 +12,7 @@ trials, and the refinement still gets at least the rest of its share.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ NEAR_SHARE = 0.4
 """The most of the run's budget the NEAR study may take when a refinement follows."""
 MIN_REFINE_SECONDS = 1.0
 """The refinement gets at least this, even after a NEAR study that overran its share."""
+REPORT_SECONDS = 1.0
+"""Kept back at the end of the budget for the dashboard figures and the report."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class RunBudget:
         how: How it was set, for the output (``None`` when unlimited).
         refine: Whether a refinement follows the NEAR study.
         counts_first: Whether the NEAR study runs its trial count whatever the time.
-        start: ``time.perf_counter()`` when the budget began.
+        start: ``time.perf_counter()`` when the budget began (the command's start).
     """
 
     seconds: float | None
@@ -53,16 +56,33 @@ class RunBudget:
         if self.seconds is None:
             return None
         floor = self.seconds * (1 - NEAR_SHARE) if self.counts_first else MIN_REFINE_SECONDS
-        return max(self.seconds - (time.perf_counter() - self.start), floor)
+        left = self.seconds - REPORT_SECONDS - (time.perf_counter() - self.start)
+        return max(left, floor)
 
 
-def run_budget(args: argparse.Namespace, data: Dataset) -> RunBudget:
-    """The budget that ``--time-budget`` and ``--refine`` ask for on ``data``."""
+def one_thread_unless_asked() -> None:
+    """One torch thread for the command, unless ``OMP_NUM_THREADS`` asks for another count.
+
+    The command's torch work is small: forward passes of at most a few hundred rows and
+    training steps of 64 rows. Its cores go to the spectra (one matrix per core, see
+    ``numerics/_threads.py``). With another process on the machine, torch's second thread
+    spins while it waits for a core: on the 2-core machine with one busy core, the digits
+    layer sizing took 14.2 s with two threads and 4.4 s with one, and 20 NEAR trials 6.7 s
+    and 0.9 s.
+    """
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def run_budget(args: argparse.Namespace, data: Dataset, *, start: float) -> RunBudget:
+    """The budget that ``--time-budget`` and ``--refine`` ask for on ``data``, from ``start``."""
     refine = bool(args.refine)
     if args.time_budget is not None:
-        return RunBudget(args.time_budget, "--time-budget", refine)
+        return RunBudget(args.time_budget, "--time-budget", refine, start=start)
     if not refine:
-        return RunBudget(None, None, refine)
+        return RunBudget(None, None, refine, start=start)
     from near_optuna.study._refine import reference_seconds
 
     reference = reference_seconds(data, device=args.device)
@@ -74,4 +94,4 @@ def run_budget(args: argparse.Namespace, data: Dataset) -> RunBudget:
     counted = args.n_trials is not None or args.max_total_trials is not None
     if counted:
         how += "; the NEAR study runs the trials you asked for first"
-    return RunBudget(seconds, how, refine, counts_first=counted)
+    return RunBudget(seconds, how, refine, counts_first=counted, start=start)

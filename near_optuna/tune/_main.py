@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -21,8 +22,12 @@ if TYPE_CHECKING:
     from near_optuna.tune._run import Prepared
 
 
-def run(args: argparse.Namespace, prepared: Prepared) -> int:
-    """Optimise, check with training (``--validate``), and report."""
+def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
+    """Optimise, check with training (``--validate``), and report.
+
+    ``start`` (``time.perf_counter()``) is when the command started: the run's time budget
+    counts from there.
+    """
     import json
     from pathlib import Path
 
@@ -30,14 +35,15 @@ def run(args: argparse.Namespace, prepared: Prepared) -> int:
     from near_optuna.numerics._checks import plain_json
     from near_optuna.storage._open import display_url
     from near_optuna.study._training_check import check_with_training
-    from near_optuna.tune._budget import run_budget
+    from near_optuna.tune._budget import one_thread_unless_asked, run_budget
     from near_optuna.tune._progress import progress_bar
     from near_optuna.tune._report import print_report, print_validation, summary
     from near_optuna.tune._run import optimise
 
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
-    budget = run_budget(args, prepared.data)
+    one_thread_unless_asked()
+    budget = run_budget(args, prepared.data, start=start)
     if budget.how is not None and not args.quiet:
         print(f"Time budget: {budget.seconds:.0f} s ({budget.how}).")
     optimise(args, prepared, deadline=budget.near_deadline())
@@ -112,6 +118,7 @@ def _usage_error(args: argparse.Namespace, err: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
+    start = time.perf_counter()
     args = parse_arguments(argv)
     try:  # every check of the user's input happens here, before a trial is stored
         from near_optuna.tune._run import prepare, redraw
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.redraw:
             return redraw(args)
         prepared = prepare(args)
-        return run(args, prepared)
+        return run(args, prepared, start=start)
     except UsageError as err:
         return _usage_error(args, err)
     except KeyboardInterrupt:
