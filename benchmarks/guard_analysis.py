@@ -75,7 +75,11 @@ def _pre_growth(row: Row) -> float:
 
 
 def candidates(base: Rule) -> dict[str, Rule]:
-    """Rules for saturated layers that were measured against the drive rule."""
+    """Rules for saturated layers that were measured against the drive rule.
+
+    Pre-activation growth is the largest RMS ratio along input, each hidden layer's
+    pre-activation, output.
+    """
     rules: dict[str, Rule] = {"none (guard without drive)": base}
     for t in (0.5, 0.6, 0.7):
         rules[f"max saturation > {t}"] = lambda r, t=t: (
@@ -93,6 +97,9 @@ def candidates(base: Rule) -> dict[str, Rule]:
         rules[f"pre-activation growth > {t}"] = lambda r, t=t: base(r) or _pre_growth(r) > t
     for t in (1.5, 2.0, 3.0):
         rules[f"drive > {t}"] = lambda r, t=t: base(r) or max(r["drive"], default=0) > t
+    rules["drive > 2.0 and pre-activation growth > 3.0"] = lambda r: (
+        base(r) or max(r["drive"], default=0) > 2.0 or _pre_growth(r) > 3.0
+    )
     return rules
 
 
@@ -101,18 +108,22 @@ def _name(path: str) -> str:
 
 
 def summary(paths: list[str]) -> None:
+    """Per file: rho of each score, with the guard before and after its drive rule."""
     guard = SignalGuard()
+    before = dataclasses.replace(guard, max_drive=math.inf)
     print(
-        "| data | metric | configs | rho(params) | rho(NEAR) | rho(NEAR + guard) | rejected | "
-        "mean (median) score rejected | mean (median) score kept |"
+        "| data | metric | configs | rho(params) | rho(NEAR) | rho(NEAR + guard without drive) "
+        "| rho(NEAR + guard) | rejected (without drive) | mean (median) score rejected | "
+        "mean (median) score kept |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in paths:
         rows = load(path)
         score = np.array([r["score"] for r in rows])
         params = [r["params"] for r in rows]
         r_params = float(spearmanr(params, score).statistic) if len(set(params)) > 1 else None
         r_near, _ = rho(rows, None)
+        r_before, flags_before = rho(rows, guard_rule(before))
         r_guard, flags = rho(rows, guard_rule(guard))
         shown = "n/a (one size)" if r_params is None else f"{r_params:.3f}"
         rejected = (
@@ -121,8 +132,36 @@ def summary(paths: list[str]) -> None:
         kept = f"{score[~flags].mean():.3g} ({np.median(score[~flags]):.3f})"
         print(
             f"| {_name(path)} | {rows[0]['metric']} | {len(rows)} | {shown} | {r_near:.3f} | "
-            f"{r_guard:.3f} | {int(flags.sum())} | {rejected} | {kept} |"
+            f"{r_before:.3f} | {r_guard:.3f} | {int(flags.sum())} ({int(flags_before.sum())}) "
+            f"| {rejected} | {kept} |"
         )
+
+
+def drive_effect(paths: list[str]) -> None:
+    """Per file: the networks only the drive rule rejects, and tanh/sigmoid + normal ones."""
+    guard = SignalGuard()
+    before = dataclasses.replace(guard, max_drive=math.inf)
+    print(
+        "| data | added by drive: count, mean (median) score | tanh + normal, sigmoid + normal "
+        "rejected without drive | with drive |"
+    )
+    print("|---|---:|---:|---:|")
+    for path in paths:
+        rows = load(path)
+        added = [
+            r["score"]
+            for r in rows
+            if guard.verdict(r["stats"]) is not None and before.verdict(r["stats"]) is None
+        ]
+        shown = f"{len(added)}, {np.mean(added):.3g} ({np.median(added):.3f})" if added else "0"
+        cells = []
+        for g in (before, guard):
+            counts = []
+            for act in ("tanh", "sigmoid"):
+                net = [r for r in rows if r["activation"] == act and r["init"] == "normal"]
+                counts.append(f"{sum(g.verdict(r['stats']) is not None for r in net)}/{len(net)}")
+            cells.append(", ".join(counts))
+        print(f"| {_name(path)} | {shown} | {cells[0]} | {cells[1]} |")
 
 
 def _table(paths: list[str], rules: dict[str, Rule], header: str) -> None:
@@ -143,6 +182,8 @@ def main() -> None:
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
     summary(args.files)
+    print()
+    drive_effect(args.files)
     print()
     sweeps = {
         "max_output_rms": [3, 10, 30, 100, 1000, math.inf],
