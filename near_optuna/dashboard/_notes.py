@@ -78,10 +78,13 @@ def trial_note(
     if layers:
         parts.append(layer_table(layers))
     if signal:
+        drive = ""
+        if "max_drive" in signal:  # records written before the drive rule existed have none
+            drive = f", largest drive {_number(signal['max_drive'], '.3g')}x"
         parts.append(
             f"Signal: output RMS {_number(signal['output_rms'], '.3g')}, largest growth "
             f"{_number(signal['max_growth'], '.3g')}x, most saturated layer "
-            f"{_number(signal['max_saturation'], '.0%')}."
+            f"{_number(signal['max_saturation'], '.0%')}{drive}."
         )
     return "\n\n".join(parts)
 

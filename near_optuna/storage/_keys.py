@@ -16,8 +16,8 @@ Trial user attributes, written while the trial runs (by ``NearObjective`` or ``N
 ``near:score``                  NEAR of the trial (sum of per-layer means), whatever the study
                                 optimises
 ``near:signal``                 signal-scale statistics (``input_rms``, ``output_rms``,
-                                ``max_growth``, ``max_saturation``, ``layer_rms``,
-                                ``saturation``)
+                                ``max_growth``, ``max_saturation``, ``max_drive``,
+                                ``layer_rms``, ``saturation``, ``drive``)
 ``near:pruned``                 why the trial was pruned (pruned trials only)
 ``near:size_probe``             on a ``NearGate`` trial the size rule would have pruned
                                 but that was trained to test whether width pays: the
