@@ -293,13 +293,16 @@ def test_refine_through_the_command_line_on_sqlite(tmp_path):
 def test_refine_larger_than_the_study_uses_what_it_has(tmp_path):
     args = ["--storage", f"sqlite:///{tmp_path / 's.db'}", "--dataset", "wine"]
     args += ["--max-width", "16", "--repetitions", "1", "--n-trials", "2"]
-    proc = cli(*args, "--refine", "9", "--refine-epochs", "2", "--json", "s.json", cwd=tmp_path)
+    extra = ["--refine", "9", "--refine-epochs", "2", "--time-budget", "20"]
+    proc = cli(*args, *extra, "--json", "s.json", cwd=tmp_path)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     info = json.loads((tmp_path / "s.json").read_text())
     near = sum(c["origin"] == "near" for c in info["refine"]["candidates"])
     assert 1 <= near <= 2
     assert f"--refine 9: the study has {near} distinct configurations; using them." in out
+    assert "Time budget: 20 s (--time-budget)." in out
+    assert 0 < info["refine"]["time_budget"] <= 20, "the refinement gets what the study left"
 
 
 @pytest.mark.parametrize(
@@ -355,3 +358,18 @@ def test_a_killed_refinement_resumes_without_retraining_finished_candidates(tmp_
     }
     assert info["refine"]["trainings"] <= len(keys) - len(done_before)
     assert not [t for t in linked.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_refine_0_answers_with_the_near_best_and_trains_nothing(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--storage", storage, "--dataset", "wine", "--max-width", "16", "--repetitions", "1"]
+    proc = cli(*args, "--n-trials", "4", "--refine", "0", "--json", "s.json", cwd=tmp_path)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    info = json.loads((tmp_path / "s.json").read_text())
+    assert info["answer"]["chosen_by"] == "near"
+    assert info["answer"]["widths"] == info["best"]["widths"]
+    assert "refine" not in info
+    assert "Answer (NEAR only, not trained; --refine 0): " in out
+    assert "Time budget" not in out, "no budget without a refinement unless one is given"
+    assert "near_optuna:refine" not in optuna.get_all_study_names(storage)
