@@ -34,19 +34,16 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
 import optuna
 import torch
+from _tuning import Config, Event, n_params, recorder, retrain, run_training_method
 
-from near_optuna import NearObjective, SearchSpace, build_mlp, load_dataset, refine_study
+from near_optuna import NearObjective, SearchSpace, load_dataset, refine_study
 from near_optuna.data._datasets import Dataset
-from near_optuna.data._split import validation_split
 from near_optuna.measure._names import ACTIVATION_NAMES, INIT_NAMES
-from near_optuna.measure._train import held_out_score, train_and_evaluate, train_epochs
 from near_optuna.numerics._rules import default_time_budget
 from near_optuna.study._refine import reference_seconds
 from near_optuna.tune._budget import MIN_REFINE_SECONDS, NEAR_SHARE
@@ -63,80 +60,6 @@ METHODS = (
     "random+hyperband",
     "tpe+hyperband-2048",
 )
-Config = tuple[tuple[int, ...], str, str]
-
-
-@dataclass
-class Event:
-    """The answer a method holds from ``seconds`` on, after ``epochs`` training epochs."""
-
-    seconds: float
-    epochs: int
-    config: Config
-
-
-def config_of(trial: optuna.trial.FrozenTrial) -> Config:
-    depth = trial.params["depth"]
-    widths = tuple(int(trial.params[f"width_{i}"]) for i in range(depth))
-    return widths, str(trial.params["activation"]), str(trial.params["init"])
-
-
-def accuracy_objective(
-    part: Dataset, max_epochs: int, seed: int, space: SearchSpace = SPACE
-) -> Callable[[optuna.Trial], float]:
-    def objective(trial: optuna.Trial) -> float:
-        widths, activation, init = space.suggest(trial)
-        model = build_mlp(
-            part.in_features, widths, part.n_classes, activation=activation, init=init, seed=seed
-        )
-        score = 0.0
-        steps = train_epochs(model, part.x_train, part.y_train, epochs=max_epochs, seed=seed)
-        for epoch, _loss in enumerate(steps, start=1):
-            score = held_out_score(model, part.x_test, part.y_test)[0]
-            trial.report(score, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        return score
-
-    return objective
-
-
-def recorder(
-    events: list[Event], start: float, epochs: Callable[[optuna.Study], int]
-) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
-    """A callback appending an event whenever the study's best completed configuration changes."""
-
-    def record(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if done:
-            best = config_of(max(done, key=lambda t: t.values[0]))
-            if not events or events[-1].config != best:
-                events.append(Event(time.perf_counter() - start, epochs(study), best))
-
-    return record
-
-
-def epochs_of(study: optuna.Study) -> int:
-    return sum(max(t.intermediate_values, default=0) for t in study.trials)
-
-
-def run_accuracy_method(
-    name: str, data: Dataset, seed: int, budget: float, max_epochs: int
-) -> list[Event]:
-    part = validation_split(data, seed=seed)
-    sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed)
-    if name.startswith("random"):
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
-    if "hyperband" in name:
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
-    space = WIDE_SPACE if name.endswith("2048") else SPACE
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-    events: list[Event] = []
-    record = recorder(events, time.perf_counter(), epochs_of)
-    objective = accuracy_objective(part, max_epochs, seed, space)
-    study.optimize(objective, timeout=budget, callbacks=[record])
-    return events
 
 
 def near_study(data: Dataset, seed: int) -> tuple[optuna.Study, NearObjective]:
@@ -179,32 +102,6 @@ def run_near(data: Dataset, seed: int, seconds: float, refine: bool, k: int) -> 
         config = (answer.widths, answer.activation, answer.init)
         events.append(Event(time.perf_counter() - start, round(result.epochs), config))
     return events
-
-
-def retrain(
-    config: Config, data: Dataset, *, epochs: int, seeds: int, cache: dict[Config, float]
-) -> float:
-    if config not in cache:
-        widths, activation, init = config
-        scores = []
-        for seed in range(seeds):
-            model = build_mlp(
-                data.in_features,
-                widths,
-                data.n_classes,
-                activation=activation,
-                init=init,
-                seed=seed,
-            )
-            scores.append(train_and_evaluate(model, data, epochs=epochs, seed=seed).score)
-        cache[config] = statistics.fmean(scores)
-    return cache[config]
-
-
-def n_params(config: Config, data: Dataset) -> int:
-    widths, activation, init = config
-    model = build_mlp(data.in_features, widths, data.n_classes, activation=activation, init=init)
-    return sum(p.numel() for p in model.parameters())
 
 
 class Point(TypedDict):
@@ -310,7 +207,10 @@ def main() -> int:
                         data, seed, args.near_seconds, method == "near+refine", args.refine
                     )
                 else:
-                    events = run_accuracy_method(method, data, seed, args.budget, args.max_epochs)
+                    space = WIDE_SPACE if method.endswith("2048") else SPACE
+                    events = run_training_method(
+                        method, data, seed, args.budget, args.max_epochs, space=space
+                    )
                 curve: Run = [
                     {
                         "seconds": e.seconds,
