@@ -84,7 +84,7 @@ def test_candidates_are_the_reference_the_best_distinct_configurations_then_esca
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     chosen = refine_candidates(study, 5, escalate_top=1)
     assert [(c.widths, c.origin, c.near_rank) for c in chosen] == [
-        ((256, 256), "reference", None),
+        ((100,), "reference", None),
         ((8,), "near", 1),
         ((16,), "near", 2),
         ((16,), "x2", 1),
@@ -187,7 +187,7 @@ def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdic
     assert clear.verdict["margin"] == pytest.approx(0.10)
     assert clear.verdict["se"] == pytest.approx(np.hypot(0.01, 0.01))
     assert (
-        "beats the reference [256, 256]/relu/default by +0.1000 accuracy (SE 0.0141)"
+        "beats the reference [100]/relu/default by +0.1000 accuracy (SE 0.0141)"
         in (clear.verdict["text"])
     )
 
