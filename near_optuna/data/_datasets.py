@@ -12,6 +12,7 @@ import numpy.typing as npt
 from near_optuna.data._names import DATASETS, DEFAULT_DATASET
 from near_optuna.data._prepare import missing_cells, prepare, split_indices
 from near_optuna.data._task import Task, encode_target
+from near_optuna.data._transform import Preprocessing, preprocessing_of
 from near_optuna.numerics._checks import check_choice
 
 DEFAULT_TEST_FRACTION = 0.25
@@ -36,6 +37,9 @@ class Dataset:
             used as numbers), ``one_hot`` (text column to its categories, in feature order),
             ``dropped`` (columns left out on request) and, after imputation, ``imputed``
             (``how``, ``cells``, and missing cells per column). Empty for built-in data.
+        preprocessing: How new rows become features exactly as these were (columns, one-hot
+            categories, imputation values, standardisation statistics, class labels): what a
+            saved model keeps. ``None`` only for a dataset built by hand.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Dataset:
     task: Task = field(default="classification")
     task_rule: str | None = field(default=None)
     columns: dict[str, Any] = field(default_factory=dict)
+    preprocessing: Preprocessing | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_features(self) -> int:
@@ -65,7 +70,9 @@ class Dataset:
                 f"dataset {self.name!r} is a regression task: it has no classes; its models "
                 "have `out_features` = 1."
             )
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
+        if self.preprocessing is not None and self.preprocessing.classes:
+            return len(self.preprocessing.classes)
+        return int(np.concatenate([self.y_train, self.y_test]).max()) + 1
 
     @property
     def out_features(self) -> int:
@@ -153,8 +160,25 @@ def load_dataset(
         prepared = prepare(
             features, train, test, impute=None, missing=np.zeros(0), names=None, source="`x`"
         )
+        pre = preprocessing_of(
+            names=None,
+            columns={},
+            mean=prepared.mean,
+            std=prepared.std,
+            fill=None,
+            impute=None,
+            task="classification",
+            classes=tuple(range(int(labels.max()) + 1)),
+            table=False,
+        )
         return Dataset(
-            name, prepared.x_train, labels[train], prepared.x_test, labels[test], description
+            name,
+            prepared.x_train,
+            labels[train],
+            prepared.x_test,
+            labels[test],
+            description,
+            preprocessing=pre,
         )
     x, y, description = _SKLEARN[name]()
     return from_arrays(
@@ -236,13 +260,18 @@ def make_dataset(
     columns: dict[str, Any] | None = None,
     source: str = "`x`",
     target: str = "`y`",
+    table: bool = False,
+    hold_out: bool = True,
 ) -> Dataset:
     """:func:`from_arrays`, with what :func:`~near_optuna.load_file` adds.
 
     ``names`` gives each feature's source column, ``columns`` how the features were made;
-    ``source`` and ``target`` are how messages name the features and the target.
+    ``source`` and ``target`` are how messages name the features and the target; ``table``
+    says that the columns have names (a table file), not positions. ``hold_out=False`` keeps
+    every row for training (the test split is empty; ``test_fraction`` is not used): what a
+    scikit-learn estimator's ``fit`` trains on.
     """
-    if not 0.0 < test_fraction < 1.0:
+    if hold_out and not 0.0 < test_fraction < 1.0:
         raise ValueError(f"`test_fraction` must be in (0, 1), but got {test_fraction=}.")
     features = _numeric(x, source)
     raw = np.asarray(y)
@@ -258,13 +287,27 @@ def make_dataset(
     encoded = encode_target(raw, task, what=target)
     missing = missing_cells(features, names, impute=impute, source=source)
     labels = encoded.values if encoded.task == "classification" else None
-    train, test = split_indices(len(raw), labels, test_fraction=test_fraction, seed=seed)
+    if hold_out:
+        train, test = split_indices(len(raw), labels, test_fraction=test_fraction, seed=seed)
+    else:
+        train, test = np.arange(len(raw)), np.arange(0)
     prepared = prepare(
         features, train, test, impute=impute, missing=missing, names=names, source=source
     )
     record = dict(columns or {})
     if prepared.imputed is not None:
         record["imputed"] = prepared.imputed
+    pre = preprocessing_of(
+        names=None if names is None else list(names),
+        columns=record,
+        mean=prepared.mean,
+        std=prepared.std,
+        fill=prepared.fill,
+        impute=impute,
+        task=encoded.task,
+        classes=encoded.classes,
+        table=table,
+    )
     return Dataset(
         name=name,
         x_train=prepared.x_train,
@@ -275,6 +318,7 @@ def make_dataset(
         task=encoded.task,
         task_rule=encoded.rule,
         columns=record,
+        preprocessing=pre,
     )
 
 

@@ -129,7 +129,83 @@ def load_file(
         columns=table.columns,
         source=source,
         target=what,
+        table=suffix not in (".npy", ".npz"),
     )
+
+
+def frame_table(frame: Any, *, source: str = "`X`") -> Table:
+    """A pandas DataFrame's columns as features, by the rules of :func:`load_file`'s tables.
+
+    Column names must be distinct; numbers stay numbers and text is one-hot encoded (at most
+    ``MAX_CATEGORIES`` values). The returned table's ``y`` is a placeholder: the caller has
+    the target.
+
+    Raises:
+        ValueError: For repeated column names or a text column with too many values.
+    """
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{source} has repeated column names: {', '.join(map(repr, repeated))}.")
+    target = "\0target"
+    work = frame.set_axis(names, axis=1).assign(**{target: 0})
+    text: set[str] = set()
+    while True:
+        columns = TableColumns([*names, target], target, source=source)
+        try:
+            converted = work.astype(dict.fromkeys(text, str)) if text else work
+            for name in text:  # missing cells stay missing
+                converted[name] = converted[name].where(work[name].notna(), None)
+            columns.add(converted)
+            return columns.finish()
+        except MixedColumns as mixed:  # numbers and text in one column: all text
+            text |= mixed.columns
+
+
+def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
+    """New rows for a saved model: a table file as a pandas DataFrame, or arrays.
+
+    ``.csv``, ``.tsv`` and ``.parquet`` are read whole (``text`` names columns read as text,
+    as the training reader read them); ``.npy`` is a 2-D array of features; ``.npz`` its
+    array ``x`` (or ``X``).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: With one line, for a file that is not such a table or array.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"`path` file not found: {str(path)!r}.")
+    suffix = file.suffix.lower()
+    source = f"`path` {file.name!r}"
+    if suffix not in SUFFIXES:
+        raise ValueError(
+            f"`path` must end in one of {', '.join(SUFFIXES)}, but got {file.name!r}."
+        )
+    if suffix == ".parquet":
+        parquet = _parquet_file(file, source)
+        return parquet.read().to_pandas()
+    if suffix in (".npy", ".npz"):
+        import numpy as np
+
+        try:
+            loaded = np.load(file, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{source} is not a NumPy {suffix} file: {err}") from err
+        if suffix == ".npy":
+            return loaded
+        with loaded as archive:
+            key = next((k for k in ("x", "X") if k in archive), None)
+            if key is None:
+                raise ValueError(f"{source} must hold an array 'x', but it holds {list(archive)}.")
+            return archive[key]
+    import pandas as pd
+
+    _text_header(file, source)  # binary files and bad encodings, in one line
+    with _reading(source):
+        return pd.read_csv(
+            file, sep=_separator(file), dtype=dict.fromkeys(text, str) or None, encoding="utf-8"
+        )
 
 
 def _table(file: Path, target: str, drop: list[str], source: str) -> Table:

@@ -24,11 +24,19 @@ BLOCK_ROWS = 65536
 
 @dataclass(frozen=True)
 class Prepared:
-    """The standardised float32 splits, and what imputation did (``None`` when nothing)."""
+    """The standardised float32 splits, what imputation did, and the statistics used.
+
+    ``mean`` and ``std`` are the training statistics each feature was standardised with;
+    ``fill`` (with ``impute``) is every feature's training mean or median, the value a missing
+    cell takes (new rows too, where a feature had no missing training cell), else ``None``.
+    """
 
     x_train: npt.NDArray[np.float32]
     x_test: npt.NDArray[np.float32]
     imputed: dict[str, object] | None
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+    fill: npt.NDArray[np.float64] | None = None
 
 
 def split_indices(
@@ -101,7 +109,34 @@ def prepare(
     fill, imputed = _fill_values(x, train, impute, missing, names, source)
     mean, std = _statistics(x, train, fill)
     train_part = _standardised(x, train, mean, std, fill)
-    return Prepared(train_part, _standardised(x, test, mean, std, fill), imputed)
+    test_part = _standardised(x, test, mean, std, fill)
+    every = None if impute is None else _every_fill(x, train, impute, fill)
+    return Prepared(train_part, test_part, imputed, mean, std, every)
+
+
+def standardise(
+    x: np.ndarray, mean: np.ndarray, std: np.ndarray, fill: np.ndarray | None
+) -> npt.NDArray[np.float32]:
+    """New rows ``x`` (float32, NaN where missing) as :func:`prepare` standardised the splits.
+
+    The arithmetic is the splits' own (float64, fill, centre, scale, float32), so rows of the
+    training file give bit for bit the features the model was trained on.
+    """
+    return _standardised(x, np.arange(x.shape[0]), mean, std, fill)
+
+
+def _every_fill(
+    x: np.ndarray, train: np.ndarray, impute: str, fill: np.ndarray | None
+) -> npt.NDArray[np.float64]:
+    """Every feature's training mean or median (features with missing cells keep theirs)."""
+    every = np.empty(x.shape[1])
+    for j in range(x.shape[1]):
+        if fill is not None and not np.isnan(fill[j]):
+            every[j] = fill[j]
+            continue
+        column = np.asarray(x[train, j], dtype=np.float64)
+        every[j] = column.mean() if impute == "mean" else np.median(column)
+    return every
 
 
 def _blocks(rows: np.ndarray) -> Iterator[np.ndarray]:

@@ -25,11 +25,14 @@ class Target:
         values: Int64 class labels ``0 .. k - 1`` (in the sorted order of the raw values), or
             float32 regression values as they were (not standardised).
         rule: Why ``task="auto"`` chose the task; ``None`` when the task was given.
+        classes: The raw class labels in code order (``values`` indexes them); empty for a
+            regression.
     """
 
     task: Task
     values: npt.NDArray[np.int64] | npt.NDArray[np.float32]
     rule: str | None
+    classes: tuple[Any, ...] = ()
 
 
 def infer_task(y: npt.ArrayLike) -> tuple[Task, str]:
@@ -98,7 +101,8 @@ def encode_target(y: npt.ArrayLike, task: str = "auto", *, what: str = "`y`") ->
         )
     final: Task = chosen if task == "auto" else cast(Task, task)
     values = _encoded(raw, final, what)
-    return Target(final, values, rule if task == "auto" else None)
+    classes = () if final == "regression" else tuple(_plain(c) for c in np.unique(raw))
+    return Target(final, values, rule if task == "auto" else None, classes)
 
 
 def _encoded(
@@ -117,6 +121,11 @@ def _encoded(
             f"{what} has a single class ({_show(classes[0])}): classification needs at least 2."
         )
     return labels.astype(np.int64).reshape(-1)
+
+
+def _plain(value: Any) -> Any:
+    """A label as a plain Python value (``str``, ``int``, ``float`` or ``bool``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _show(value: Any) -> str:
