@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from near_optuna.measure._evaluate import Evaluation, evaluate_config
     from near_optuna.measure._guard import SignalGuard, SignalStats
     from near_optuna.measure._mlp import ACTIVATIONS, INITS, build_mlp
+    from near_optuna.measure._model import TrainedModel, load_model
     from near_optuna.measure._peers import (
         SCORES,
         epsilon_score,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from near_optuna.numerics._rules import is_oversized
     from near_optuna.study._callback import NearCallback
     from near_optuna.study._candidates import Candidate
+    from near_optuna.study._estimators import NearMLPClassifier, NearMLPRegressor
     from near_optuna.study._gate import NearGate
     from near_optuna.study._objective import NearObjective
     from near_optuna.study._refine import Refinement, refine_study
@@ -64,6 +66,10 @@ _EXPORTS = {
     "INITS": "near_optuna.measure._mlp",
     "LayerScore": "near_optuna.measure._score",
     "NearCallback": "near_optuna.study._callback",
+    "NearMLPClassifier": "near_optuna.study._estimators",
+    "NearMLPRegressor": "near_optuna.study._estimators",
+    "TrainedModel": "near_optuna.measure._model",
+    "load_model": "near_optuna.measure._model",
     "NearGate": "near_optuna.study._gate",
     "NearObjective": "near_optuna.study._objective",
     "Candidate": "near_optuna.study._candidates",
@@ -106,6 +112,8 @@ __all__ = [
     "LayerSizeEstimate",
     "NearCallback",
     "NearGate",
+    "NearMLPClassifier",
+    "NearMLPRegressor",
     "NearObjective",
     "NearScore",
     "PowerFit",
@@ -114,6 +122,7 @@ __all__ = [
     "SignalGuard",
     "SignalStats",
     "TrainResult",
+    "TrainedModel",
     "build_mlp",
     "effective_rank",
     "epsilon_score",
@@ -125,6 +134,7 @@ __all__ = [
     "is_oversized",
     "load_dataset",
     "load_file",
+    "load_model",
     "naswot_score",
     "near_score",
     "param_score",

@@ -16,6 +16,7 @@ import optuna
 
 from near_optuna.storage._keys import (
     STUDY_DATA,
+    STUDY_MODEL,
     STUDY_REFINE,
     STUDY_SATURATION,
     STUDY_SCORE_NAME,
@@ -175,6 +176,17 @@ def refine_note(refine: dict[str, Any]) -> str:
     return "\n\n".join(lines)
 
 
+def model_note(model: dict[str, Any]) -> str:
+    """Markdown: the model file ``--save-model`` wrote and how its network was trained."""
+    trained, validation = model["trained"], model["validation"]
+    return (
+        f"**Model file:** `{model['path']}` ({model['key']}, {trained['how']}, "
+        f"{trained['steps']} optimizer steps on {trained['rows']} training rows; validation "
+        f"{validation['metric']} {validation['score']:.4f}). Predict with `python -m "
+        f"near_optuna.predict --model {model['path']} --data FILE --out predictions.csv`."
+    )
+
+
 def study_note(study: optuna.Study) -> str:
     """Markdown: data, search space, saturation widths and validation of a near_optuna study."""
     attrs = study.user_attrs
@@ -182,6 +194,9 @@ def study_note(study: optuna.Study) -> str:
     refine = attrs.get(STUDY_REFINE)
     if refine:
         parts.append(refine_note(refine))
+    model = attrs.get(STUDY_MODEL)
+    if model:
+        parts.append(model_note(model))
     data = attrs.get(STUDY_DATA)
     if data:
         parts.append(data_note(data))

@@ -65,6 +65,9 @@ Study user attributes:
                                 over the reference and its standard error, the size cap
                                 and whether a wider candidate retired it, the rungs,
                                 steps, time budget, seconds)
+``near:model``                  the model file that ``--save-model`` last wrote: ``path``,
+                                the answer's ``key``, how and on how many rows it was
+                                ``trained``, and its ``validation`` score
 ==============================  ===========================================================
 """
 
@@ -98,3 +101,4 @@ STUDY_EVIDENCE = "near:evidence"
 STUDY_STOPPED = "near:stopped"
 STUDY_REFINE = "near:refine"
 STUDY_SIZE_RULE = "near:size_rule"
+STUDY_MODEL = "near:model"

@@ -22,10 +22,12 @@ not trained again, so a refinement killed midway and run again goes on where it 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -33,12 +35,19 @@ import optuna
 from near_optuna.data._datasets import Dataset
 from near_optuna.data._split import DEFAULT_VALIDATION_FRACTION, validation_split
 from near_optuna.measure._mlp import build_mlp
+from near_optuna.measure._model import TrainedModel
 from near_optuna.measure._peers import param_score
 from near_optuna.measure._steps import StepTrainer, one_torch_thread
-from near_optuna.measure._train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from near_optuna.measure._train import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    held_out_terms,
+    target_scale,
+)
 from near_optuna.numerics._checks import check_at_least, plain_json
 from near_optuna.numerics._noise import leaders, standard_error
 from near_optuna.storage._keys import STUDY_REFINE, TRIAL_CANDIDATE, TRIAL_VALIDATION
+from near_optuna.storage._settings import data_hash
 from near_optuna.storage._workers import fail_dead_workers
 from near_optuna.study._candidates import (
     DEFAULT_ESCALATE_TOP,
@@ -98,6 +107,8 @@ class Refinement:
         epochs: The same in passes over the training rows.
         time_budget: Seconds the call was given (``None``: no limit).
         seconds: Wall time of this call.
+        model: The answer's trained network with its data's preprocessing, ready to
+            predict and to :meth:`save` (not part of :meth:`to_dict`).
     """
 
     answer: Candidate
@@ -115,10 +126,26 @@ class Refinement:
     epochs: float
     time_budget: float | None
     seconds: float
+    model: TrainedModel | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for the study's ``near:refine`` attribute and ``--json``."""
-        return dict(plain_json(asdict(self)))
+        record = asdict(dataclasses.replace(self, model=None))
+        record.pop("model")
+        return dict(plain_json(record))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the answer's trained network and its preprocessing to ``path``; returns it.
+
+        The file is read back by :func:`~near_optuna.load_model`.
+
+        Raises:
+            ValueError: When the refinement kept no trained network, or ``path``'s folder
+                does not exist.
+        """
+        if self.model is None:
+            raise ValueError("this refinement kept no trained network to save.")
+        return self.model.save(path)
 
 
 def _linked_study(
@@ -241,8 +268,103 @@ def refine_study(
             "seconds": time.perf_counter() - start,
         },
     )
+    answer = next((r for r in runs if r.candidate.key == result.answer.key), None)
+    if answer is not None:
+        model = trained_model(answer.trainer, answer.candidate, data, split, how="refinement")
+    else:  # finished by an earlier, interrupted call: train it again, as it was trained
+        done = earlier[result.answer.key].user_attrs.get(TRIAL_VALIDATION, {})
+        model = train_answer(
+            result.answer, data, steps=int(done.get("steps", 1)), seed=seed, device=device
+        )
+    result = dataclasses.replace(result, model=model)
     study.set_user_attr(STUDY_REFINE, result.to_dict())
     return result
+
+
+def trained_model(
+    trainer: StepTrainer, candidate: Candidate, data: Dataset, split: Dataset, *, how: str
+) -> TrainedModel:
+    """The trained network of ``trainer`` as a :class:`TrainedModel` of ``data``'s rows.
+
+    ``split`` is the validation split it was trained and scored on (``validation_split``).
+    """
+    if data.preprocessing is None:
+        raise ValueError(f"dataset {data.name!r} keeps no preprocessing: it cannot predict.")
+    scale = target_scale(split.y_train)
+    terms = held_out_terms(trainer.model, split.x_test, split.y_test, scale=scale)
+    info = {
+        "trained": {
+            "how": how,
+            "rows": len(split.y_train),
+            "validation_rows": len(split.y_test),
+            "steps": trainer.steps,
+            "epochs": trainer.steps / trainer.steps_per_epoch,
+            "seconds": trainer.seconds,
+        },
+        "validation": {
+            "metric": "r2" if data.task == "regression" else "accuracy",
+            "score": float(terms.sum()),
+            "se": standard_error(terms),
+        },
+        "candidate": plain_json(asdict(candidate) | {"key": candidate.key}),
+        "data": {k: v for k, v in data.summary().items() if k != "columns"}
+        | {"hash": data_hash(data)},
+    }
+    return TrainedModel(
+        trainer.model,
+        widths=candidate.widths,
+        activation=candidate.activation,
+        init=candidate.init,
+        preprocessing=data.preprocessing,
+        target_scale=scale,
+        info=info,
+    )
+
+
+def train_answer(
+    candidate: Candidate,
+    data: Dataset,
+    *,
+    steps: int | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int = 0,
+    device: str = "cpu",
+) -> TrainedModel:
+    """Train one configuration by the refinement's recipe and keep it as a model.
+
+    The same rows (the training split less the validation rows), initialisation seed and
+    mini-batch order as :func:`refine_study`; what ``--save-model`` trains when nothing was
+    trained in the run (``--refine 0``).
+
+    Args:
+        candidate: The configuration.
+        data: The data; only its training split is used.
+        steps: Optimizer steps (default: ``epochs`` passes over the training rows).
+        epochs: Passes, when ``steps`` is not given.
+        validation_fraction: As in :func:`refine_study`.
+        seed: As in :func:`refine_study`.
+        device: Where to train.
+
+    Example:
+        >>> from near_optuna import load_dataset
+        >>> model = train_answer(REFERENCE, load_dataset("wine"), epochs=2)
+        >>> model.info["trained"]["how"], model.task
+        ('trained once', 'classification')
+    """
+    split = validation_split(data, fraction=validation_fraction, seed=seed)
+    network = build_mlp(
+        data.in_features,
+        candidate.widths,
+        data.out_features,
+        activation=candidate.activation,
+        init=candidate.init,
+        seed=seed,
+    )
+    trainer = StepTrainer(network, split.x_train, split.y_train, seed=seed, device=device)
+    with one_torch_thread():
+        trainer.train(steps if steps is not None else epochs * trainer.steps_per_epoch)
+    return trained_model(trainer, candidate, data, split, how="trained once")
 
 
 def reference_seconds(

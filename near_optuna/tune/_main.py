@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from near_optuna.tune._errors import PROG, UsageError
 from near_optuna.tune._parser import parse_arguments
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
     from near_optuna.study._training_check import check_with_training
     from near_optuna.tune._budget import one_thread_unless_asked, run_budget
     from near_optuna.tune._progress import progress_bar
-    from near_optuna.tune._report import print_report, print_validation, summary
+    from near_optuna.tune._report import model_line, print_report, print_validation, summary
     from near_optuna.tune._run import optimise
 
     if prepared.data.task_rule is not None and not args.quiet:
@@ -65,12 +65,17 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
     refinement = None
     if args.refine:
         refinement = refine(args, prepared, time_budget=budget.left())
+    model = None if args.save_model is None else save_model(args, prepared, refinement)
     figures = publish_study(study)
     info = summary(study, display_url(prepared.url), report, refinement)
     info["dashboard_figures"] = figures
+    if model is not None:
+        info["model"] = model
     print_report(info, args.score, quiet=args.quiet, pareto=args.multi_objective)
     if report is not None and not args.quiet:
         print_validation(report)
+    if model is not None and not args.quiet:
+        print(model_line(model))
     if args.json:
         text = json.dumps(plain_json(info), indent=2, allow_nan=False)
         Path(args.json).write_text(text + "\n")
@@ -107,6 +112,49 @@ def refine(
             storage=open_storage(prepared.url),  # no heartbeat: trials are asked, not optimised
             progress=progress,
         )
+
+
+def save_model(
+    args: argparse.Namespace, prepared: Prepared, refinement: Refinement | None
+) -> dict[str, Any] | None:
+    """``--save-model PATH``: write the answer's trained network; its record, or ``None``.
+
+    The refinement's answer is saved as it was trained there; without a refinement (``--refine
+    0``) the NEAR best is trained once by the refinement's recipe. The record is also stored
+    as the study's ``near:model`` (the dashboard note names the file).
+    """
+    from near_optuna.numerics._checks import plain_json
+    from near_optuna.storage._keys import (
+        STUDY_MODEL,
+        TRIAL_ACTIVATION,
+        TRIAL_INIT,
+        TRIAL_WIDTHS,
+    )
+    from near_optuna.study._candidates import Candidate
+    from near_optuna.study._refine import train_answer
+
+    study = prepared.study
+    if refinement is not None and refinement.model is not None:
+        model = refinement.model
+    else:
+        completed = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
+        if not completed:
+            print(f"{PROG}: warning: `--save-model` skipped: no completed trial.", file=sys.stderr)
+            return None
+        best = study.best_trial
+        attrs = best.user_attrs
+        widths = tuple(attrs[TRIAL_WIDTHS])
+        candidate = Candidate(widths, attrs[TRIAL_ACTIVATION], attrs[TRIAL_INIT], "near", 1)
+        model = train_answer(candidate, prepared.data, seed=prepared.seed, device=args.device)
+    path = model.save(args.save_model)
+    record = {
+        "path": str(path),
+        "key": model.info["candidate"]["key"],
+        "trained": model.info["trained"],
+        "validation": model.info["validation"],
+    }
+    study.set_user_attr(STUDY_MODEL, plain_json(record))
+    return record
 
 
 def _usage_error(args: argparse.Namespace, err: Exception) -> int:

@@ -234,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
         "most 60)",
     )
     o.add_argument(
+        "--save-model",
+        default=None,
+        metavar="PATH",
+        help="write the answer's trained network with its preprocessing to PATH, for "
+        "`python -m near_optuna.predict` and `near_optuna.load_model` (with --refine 0 the "
+        "answer is trained once for it)",
+    )
+    o.add_argument(
         "--redraw",
         action="store_true",
         help="only redraw the dashboard notes and figures of the existing study, then exit",

@@ -120,6 +120,23 @@ def answer_line(info: dict[str, Any]) -> str:
     )
 
 
+def model_line(model: dict[str, Any]) -> str:
+    """Where ``--save-model`` wrote the answer, how it was trained, and how to predict."""
+    trained = model["trained"]
+    how = (
+        "as trained in the refinement"
+        if trained["how"] == "refinement"
+        else f"trained once for it ({trained['epochs']:.0f} epochs)"
+    )
+    validation = model["validation"]
+    return (
+        f"Model saved to {model['path']}: {model['key']}, {how} on {trained['rows']} training "
+        f"rows (validation {validation['metric']} {validation['score']:.4f} on "
+        f"{trained['validation_rows']} held-out rows). Predict: python -m near_optuna.predict "
+        f"--model {model['path']} --data FILE --out predictions.csv"
+    )
+
+
 def verdict_line(info: dict[str, Any]) -> str | None:
     """The refinement's verdict (did the architecture matter?), or ``None`` without one."""
     refine = info.get("refine")

@@ -136,8 +136,13 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise UsageError("`--refine` picks one answer: it does not go with `--multi-objective`.")
     if args.refine is None:
         args.refine = 0 if args.multi_objective else DEFAULT_REFINE
-    if args.json is not None and not Path(args.json).parent.is_dir():
-        raise UsageError(f"`--json` folder does not exist: {str(Path(args.json).parent)!r}.")
+    for flag, path in (("--json", args.json), ("--save-model", args.save_model)):
+        if path is not None and not Path(path).parent.is_dir():
+            raise UsageError(f"`{flag}` folder does not exist: {str(Path(path).parent)!r}.")
+    if args.save_model is not None and args.multi_objective:
+        raise UsageError(
+            "`--save-model` saves one answer: it does not go with `--multi-objective`."
+        )
 
 
 def build_objective(args: argparse.Namespace, data: Dataset, seed: int) -> NearObjective:
@@ -177,7 +182,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """
     check_numbers(args)
     data = load_data(args, args.seed)
-    if args.refine:  # a dataset too small for a validation split: say so now
+    if args.refine or args.save_model:  # too small for a validation split: say so now
         with user_input({}):
             validation_split(data, seed=args.seed)
     objective = build_objective(args, data, args.seed)
