@@ -297,11 +297,14 @@ def run_near(
     found = info.get("answer") or info["best"]
     config = (tuple(found["widths"]), str(found["activation"]), str(found["init"]))
     chosen = found.get("chosen_by", "near")
+    refine = info.get("refine") or {}
     return {
         "config": config,
         "seconds": seconds,
         "n_trials": info["n_trials"],
         "chosen_by": chosen,
+        "verdict": refine.get("verdict", {}).get("text"),
+        "rungs": [r["steps"] for r in refine.get("schedule", {}).get("rungs", [])],
     }
 
 
@@ -435,6 +438,8 @@ def answer_lines(name: str, runs: list[dict[str, Any]]) -> list[str]:
                     f"{method} {found['config']} ({found['n_params']} parameters, {extra}, "
                     f"{found['seconds']:.1f} s) tests {found['test']:.4f}"
                 )
+                if found.get("verdict"):
+                    parts[-1] += f" (rungs {found['rungs']}: {found['verdict']})"
         lines.append(f"- {name} seed {seed}: " + "; ".join(parts))
     return lines
 

@@ -373,3 +373,39 @@ def test_refine_0_answers_with_the_near_best_and_trains_nothing(tmp_path):
     assert "Answer (NEAR only, not trained; --refine 0): " in out
     assert "Time budget" not in out, "no budget without a refinement unless one is given"
     assert "near_optuna:refine" not in optuna.get_all_study_names(storage)
+
+
+def test_a_halving_cut_short_by_time_keeps_the_reference_however_far_another_led():
+    from near_optuna.study._refine import MIN_DECISIVE_FRACTION, Finalist, _decide
+
+    wide = Candidate((512, 512, 512), "silu", "xavier_uniform", "wide", 1, 0)
+    finalists = [
+        Finalist(REFERENCE, 0.70, 0.01, 3102),
+        Finalist(wide, 0.80, 0.01, 541186),
+    ]
+    evidence = {
+        "study_name": "s:refine",
+        "schedule": {},
+        "trainings": 2,
+        "steps": 0,
+        "epochs": 0.0,
+        "time_budget": 30.0,
+        "seconds": 1.0,
+    }
+
+    def decide(reached: int):
+        return _decide(
+            finalists,
+            [REFERENCE, wide],
+            metric="accuracy",
+            cap=None,
+            evidence=evidence,
+            horizon=(reached, 1380),
+        )
+
+    assert decide(1380).answer == wide and decide(1380).verdict["mattered"] is True
+    short = decide(int(MIN_DECISIVE_FRACTION * 1380) - 1)
+    assert short.answer == REFERENCE and short.score == 0.70 and short.n_params == 3102
+    assert short.verdict["mattered"] is False
+    assert short.verdict["text"].startswith("the time budget cut the training to 459 of 1380")
+    assert "the reference was kept" in short.verdict["text"]

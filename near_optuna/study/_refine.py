@@ -62,6 +62,13 @@ from near_optuna.study._candidates import (
 from near_optuna.study._halving import Halving, Run
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+MIN_DECISIVE_FRACTION = 1 / 3
+"""A candidate displaces the reference only if the last rung reached this share of its steps.
+
+Comparisons after a few optimizer steps favour networks that learn fast, not those that end
+best (wide networks that then overfit: on the Benefits table a 512x3 network won a rung cut to
+a tenth of its steps by a busy machine, then tested 4.5 points below the reference). When the
+time budget cuts the halving shorter than this, the reference stays the answer."""
 
 
 @dataclass(frozen=True)
@@ -239,10 +246,11 @@ def refine_study(
     fail_dead_workers(linked)
     earlier = _finished(linked, candidates)
     todo = [c for c in candidates if c.key not in earlier]
+    max_steps = epochs * math.ceil(len(split.y_train) / DEFAULT_BATCH_SIZE)
     halving = Halving(
         linked,
         split,
-        max_steps=epochs * math.ceil(len(split.y_train) / DEFAULT_BATCH_SIZE),
+        max_steps=max_steps,
         deadline=None if time_budget is None else start + time_budget,
         seed=seed,
         device=device,
@@ -258,6 +266,7 @@ def refine_study(
         candidates,
         metric="r2" if data.task == "regression" else "accuracy",
         cap=size_cap(study),
+        horizon=(max((r.trainer.steps for r in runs), default=max_steps), max_steps),
         evidence={
             "study_name": linked.study_name,
             "schedule": halving.schedule.to_dict(),
@@ -455,8 +464,13 @@ def _decide(
     metric: str,
     cap: list[float] | None,
     evidence: dict[str, Any],
+    horizon: tuple[int, int] = (1, 1),
 ) -> Refinement:
-    """The one-standard-error rule over the finalists, the verdict and the cap's fate."""
+    """The one-standard-error rule over the finalists, the verdict and the cap's fate.
+
+    ``horizon`` is ``(steps of the last rung, steps planned)``: below
+    :data:`MIN_DECISIVE_FRACTION` the reference stays the answer.
+    """
     if not finalists:
         raise ValueError("the refinement has no finished candidate to choose from.")
     rank = {c.key: i for i, c in enumerate(candidates)}
@@ -469,6 +483,21 @@ def _decide(
     answer = min(ahead, key=lambda f: (f.n_params, -f.score, rank[f.candidate.key]))
     reference = next((f for f in finalists if f.candidate.origin == "reference"), None)
     verdict = _verdict(answer, best, ahead, reference, finalists, metric)
+    reached, planned = horizon
+    if (
+        reference is not None
+        and answer is not reference
+        and reached < MIN_DECISIVE_FRACTION * planned
+    ):
+        verdict |= {
+            "mattered": False,
+            "text": (
+                f"the time budget cut the training to {reached} of {planned} optimizer steps, "
+                f"too short to trust a win over the reference ({answer.candidate.key} led it "
+                f"by {answer.score - reference.score:+.4f} {metric}): the reference was kept"
+            ),
+        }
+        answer = reference
     retired = is_above_cap(best.candidate.widths, cap)
     return Refinement(
         answer=answer.candidate,
