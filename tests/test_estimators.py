@@ -40,7 +40,8 @@ def people(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 def test_a_dataframe_with_text_columns_fits_and_predicts_its_labels():
     frame, y = people()
     clf = NearMLPClassifier(**QUICK, random_state=0).fit(frame, y)
-    assert list(clf.feature_names_in_) == ["age", "city", "income"] and clf.n_features_in_ == 3
+    assert list(clf.feature_names_in_) == ["age", "city", "income"]
+    assert clf.n_features_in_ == 3
     assert list(clf.classes_) == ["no", "yes"]
     assert set(clf.predict(frame)) <= {"no", "yes"}
     assert clf.score(frame, y) > 0.8
@@ -62,8 +63,11 @@ def test_cross_validation_beside_histgradientboosting_pipelines_and_grid_search(
     numbers = frame.drop(columns=["city"]).to_numpy()
     near = cross_val_score(NearMLPClassifier(**QUICK, random_state=0), frame, y, cv=3)
     boosted = cross_val_score(HistGradientBoostingClassifier(), numbers, y, cv=3)
-    assert near.shape == boosted.shape == (3,) and near.mean() > 0.75
-    pipeline = make_pipeline(FunctionTransformer(np.log1p), NearMLPRegressor(**QUICK, random_state=0))
+    assert near.shape == boosted.shape == (3,)
+    assert near.mean() > 0.75
+    pipeline = make_pipeline(
+        FunctionTransformer(np.log1p), NearMLPRegressor(**QUICK, random_state=0)
+    )
     target = frame["age"].to_numpy() * 2.0
     assert cross_val_score(pipeline, numbers, target, cv=2).mean() > 0.5
     search = GridSearchCV(NearMLPClassifier(**QUICK, random_state=0), {"refine": [1, 2]}, cv=2)
@@ -78,7 +82,9 @@ def test_a_fitted_estimator_saves_a_model_file_that_predicts_the_same(tmp_path):
     holey = frame.copy()
     holey.loc[[1, 2], "age"] = np.nan
     assert np.array_equal(model.predict(holey), clf.predict(holey))
-    assert model.notes == ("`data`: filled 2 missing cells with the training medians ('age' (2)).",)
+    assert model.notes == (
+        "`data`: filled 2 missing cells with the training medians ('age' (2)).",
+    )
 
 
 def test_a_storage_keeps_the_study_for_the_dashboard(tmp_path):
@@ -88,7 +94,13 @@ def test_a_storage_keeps_the_study_for_the_dashboard(tmp_path):
     names = {s.study_name for s in optuna.get_all_study_summaries(url)}
     assert names == {"people", "people:refine"}
     study = optuna.load_study(study_name="people", storage=url)
-    assert study.user_attrs["near:refine"]["answer"]["origin"] in ("reference", "near", "x2", "x4", "wide")
+    assert study.user_attrs["near:refine"]["answer"]["origin"] in (
+        "reference",
+        "near",
+        "x2",
+        "x4",
+        "wide",
+    )
 
 
 @pytest.mark.parametrize(

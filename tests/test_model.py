@@ -132,7 +132,8 @@ def test_a_regression_model_predicts_in_the_targets_units(tmp_path):
     assert data.task == "regression"
     loaded = load_model(refinement.save(tmp_path / "prices.npz"))
     predicted = loaded.predict(frame)
-    assert predicted.dtype == np.float64 and predicted.shape == (ROWS,)
+    assert predicted.dtype == np.float64
+    assert predicted.shape == (ROWS,)
     assert np.array_equal(predicted, refinement.model.predict(frame))
     assert abs(predicted.mean() - frame["price"].mean()) < 0.5 * frame["price"].std()
     with pytest.raises(ValueError, match="needs a classifier"):
@@ -142,7 +143,9 @@ def test_a_regression_model_predicts_in_the_targets_units(tmp_path):
 def test_new_rows_are_held_to_the_training_datas_rules(classifier):
     frame, _, _, path = classifier
     model = load_model(path)
-    with pytest.raises(ValueError, match=r"^`data` lacks 2 columns the model needs: 'age', 'color'\.$"):
+    with pytest.raises(
+        ValueError, match=r"^`data` lacks 2 columns the model needs: 'age', 'color'\.$"
+    ):
         model.predict(frame.drop(columns=["age", "color"]))
     typo = frame.astype({"weight": object})
     typo.loc[7, "weight"] = "?"
@@ -152,7 +155,8 @@ def test_new_rows_are_held_to_the_training_datas_rules(classifier):
     new.loc[0, "color"] = "purple"
     new.loc[1, "age"] = np.nan
     predicted = model.predict(new)
-    assert len(predicted) == 4 and all(p in ("yes", "no") for p in predicted)
+    assert len(predicted) == 4
+    assert all(p in ("yes", "no") for p in predicted)
     assert model.notes == (
         "`data`: 1 cell of text column 'color' holds a value the training data did not have "
         "(such as 'purple'): one-hot features all 0.",
@@ -213,7 +217,9 @@ def test_a_model_from_a_newer_format_is_refused_with_the_versions(classifier, tm
     newer = tmp_path / "newer.npz"
     np.savez(newer, **arrays)
     assert len(parts) == len(arrays)
-    with pytest.raises(ValueError, match=rf"model format {FORMAT_VERSION + 1}, which this release"):
+    with pytest.raises(
+        ValueError, match=rf"model format {FORMAT_VERSION + 1}, which this release"
+    ):
         load_model(newer)
     arrays["meta"] = np.frombuffer(json.dumps(meta | {"format_version": 1}).encode(), np.uint8)
     arrays["net.0.weight"] = arrays["net.0.weight"][:, :2]
@@ -264,7 +270,8 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
         cwd=tmp_path,
     )
     assert tuned.returncode == 0, tuned.stderr
-    assert "Model saved to cars.npz" in tuned.stdout and "as trained in the refinement" in tuned.stdout
+    assert "Model saved to cars.npz" in tuned.stdout
+    assert "as trained in the refinement" in tuned.stdout
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["model"]["path"] == "cars.npz"
     assert summary["model"]["key"] == "{}/{}/{}".format(
@@ -287,7 +294,8 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
     assert "holds a value the training data did not have" in predicted.stdout
     assert "Wrote 25 predictions (price, proba_no, proba_yes) to p.csv." in predicted.stdout
     out = pd.read_csv(tmp_path / "p.csv")
-    assert list(out.columns) == ["price", "proba_no", "proba_yes"] and len(out) == 25
+    assert list(out.columns) == ["price", "proba_no", "proba_yes"]
+    assert len(out) == 25
     expected = load_model(tmp_path / "cars.npz").predict(tmp_path / "new.csv")
     assert out["price"].tolist() == expected.tolist()
 
@@ -306,14 +314,18 @@ def test_the_predict_command_refuses_bad_input_in_one_line(classifier, tmp_path)
         done = run("near_optuna.predict", "--model", str(path), *args, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
-        assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
+        assert len(lines) == 1
+        assert message in lines[0]
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "p.csv").exists()
+        assert not (tmp_path / "p.txt").exists()
     done = run(
         "near_optuna.predict",
         *("--model", "rows.csv", "--data", "rows.csv", "--out", "p.csv"),
         cwd=tmp_path,
     )
-    assert done.returncode == 2 and "`--model` 'rows.csv' is not a near_optuna model" in done.stderr
+    assert done.returncode == 2
+    assert "`--model` 'rows.csv' is not a near_optuna model" in done.stderr
 
 
 def test_save_model_with_refine_0_trains_the_near_best_once_and_says_so(tmp_path):
@@ -326,12 +338,15 @@ def test_save_model_with_refine_0_trains_the_near_best_once_and_says_so(tmp_path
     assert "Answer (NEAR only, not trained; --refine 0)" in done.stdout
     assert "trained once for it (30 epochs)" in done.stdout
     model = load_model(tmp_path / "wine.npz")
-    assert model.info["trained"]["how"] == "trained once" and model.task == "classification"
+    assert model.info["trained"]["how"] == "trained once"
+    assert model.task == "classification"
     refused = run(
         "near_optuna.tune",
         *("--dataset", "wine", "--multi-objective", "--save-model", "w.npz"),
         cwd=tmp_path,
     )
-    assert refused.returncode == 2 and "does not go with `--multi-objective`" in refused.stderr
+    assert refused.returncode == 2
+    assert "does not go with `--multi-objective`" in refused.stderr
     refused = run("near_optuna.tune", "--save-model", "no/w.npz", cwd=tmp_path)
-    assert refused.returncode == 2 and "`--save-model` folder does not exist" in refused.stderr
+    assert refused.returncode == 2
+    assert "`--save-model` folder does not exist" in refused.stderr
