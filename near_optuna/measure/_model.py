@@ -162,12 +162,16 @@ class TrainedModel:
         file = Path(path)
         if not file.parent.is_dir():
             raise ValueError(f"`path` folder does not exist: {str(file.parent)!r}.")
-        from near_optuna import __version__
+        from importlib.metadata import PackageNotFoundError, version
 
+        try:
+            release = version("near_optuna")
+        except PackageNotFoundError:  # run from a source tree that was not installed
+            release = "unknown"
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "near_optuna": __version__,
+            "near_optuna": release,
             "torch": torch.__version__.split("+")[0],
             "config": {
                 "widths": self.widths,

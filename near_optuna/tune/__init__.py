@@ -22,8 +22,10 @@ after a refinement also ``val_accuracy`` or ``val_r2`` and ``origin``), after a 
 ``refine`` (``study_name``, ``metric``, ``candidates``, ``reference_score``, ``verdict``:
 ``mattered``, ``margin``, ``se``, ``best``, ``leaders``, ``text``; ``cap``: ``widths``,
 ``retired``, ``by``; ``schedule``: ``rungs``, ``dropped``, ``stopped_by_time``;
-``trainings``, ``steps``, ``epochs``, ``time_budget``, ``seconds``), and
-after ``--validate`` ``validation``. Non-finite numbers are written as ``null``.
+``trainings``, ``steps``, ``epochs``, ``time_budget``, ``seconds``), after ``--validate``
+``validation``, and after ``--save-model`` ``model`` (``path``, ``key``, ``trained``: ``how``,
+``rows``, ``validation_rows``, ``steps``, ``epochs``, ``seconds``; ``validation``: ``metric``,
+``score``, ``se``). Non-finite numbers are written as ``null``.
 """
 
 from near_optuna.tune._main import main
