@@ -350,3 +350,25 @@ def test_save_model_with_refine_0_trains_the_near_best_once_and_says_so(tmp_path
     refused = run("near_optuna.tune", "--save-model", "no/w.npz", cwd=tmp_path)
     assert refused.returncode == 2
     assert "`--save-model` folder does not exist" in refused.stderr
+
+
+def test_a_halving_cut_by_time_saves_the_answer_trained_on_to_its_full_length(tmp_path):
+    frame = write_table(tmp_path / "cars.csv")
+    data = load_file(tmp_path / "cars.csv", target="price", impute="median")
+    objective = NearObjective(
+        torch.from_numpy(data.x_train),
+        out_features=data.out_features,
+        space=SearchSpace(max_depth=1, max_width=16),
+        prune_oversized=False,
+        repetitions=1,
+    )
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=2)
+    cut = refine_study(study, data, 1, epochs=200, escalate_top=0, probe_top=0, time_budget=0.05)
+    assert cut.model.info["trained"]["steps"] < cut.planned_steps
+    full = cut.complete_model()
+    assert full.info["trained"]["steps"] == cut.planned_steps
+    assert full.info["trained"]["cut_at"] == cut.model.info["trained"]["steps"]
+    assert cut.model.info["trained"]["steps"] < cut.planned_steps  # the cut model is unchanged
+    uncut = train_answer(cut.answer, data, steps=cut.planned_steps, seed=0)
+    assert np.array_equal(full.predict_proba(frame), uncut.predict_proba(frame))

@@ -207,8 +207,9 @@ class _NearMLP(BaseEstimator):  # type: ignore[misc]
             )
         finally:
             optuna.logging.set_verbosity(verbosity)
-        assert refinement.model is not None
-        self.model_: TrainedModel = refinement.model
+        model = refinement.complete_model()
+        assert model is not None
+        self.model_: TrainedModel = model
         self.refinement_: dict[str, Any] = refinement.to_dict()
         self.study_name_: str = study.study_name
         if self._task == "classification":
@@ -272,7 +273,9 @@ class NearMLPClassifier(ClassifierMixin, _NearMLP):  # type: ignore[misc]
         study_name: The study's name in ``storage`` (a new study each ``fit``).
 
     Attributes:
-        model_: The trained answer (:class:`~near_optuna.TrainedModel`); ``save`` writes it.
+        model_: The trained answer (:class:`~near_optuna.TrainedModel`), trained to the last
+            rung's full length even where ``time_budget`` cut the halving short; ``save``
+            writes it.
         refinement_: The refinement's record (answer, verdict, candidates, schedule).
         classes_: The class labels.
         n_features_in_: Columns of ``X``.

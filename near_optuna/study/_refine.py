@@ -22,6 +22,7 @@ not trained again, so a refinement killed midway and run again goes on where it 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -114,8 +115,10 @@ class Refinement:
         epochs: The same in passes over the training rows.
         time_budget: Seconds the call was given (``None``: no limit).
         seconds: Wall time of this call.
+        planned_steps: The last rung's planned length (``epochs`` passes), in optimizer steps.
         model: The answer's trained network with its data's preprocessing, ready to
-            predict and to :meth:`save` (not part of :meth:`to_dict`).
+            predict and to :meth:`save` (not part of :meth:`to_dict`): as trained in the
+            halving, which a time budget may have cut short (see :meth:`complete_model`).
     """
 
     answer: Candidate
@@ -133,13 +136,28 @@ class Refinement:
     epochs: float
     time_budget: float | None
     seconds: float
+    planned_steps: int = 0
     model: TrainedModel | None = field(default=None, repr=False, compare=False)
+    _complete: Callable[[], TrainedModel] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for the study's ``near:refine`` attribute and ``--json``."""
-        record = asdict(dataclasses.replace(self, model=None))
+        record = asdict(dataclasses.replace(self, model=None, _complete=None))
         record.pop("model")
+        record.pop("_complete")
         return dict(plain_json(record))
+
+    def complete_model(self) -> TrainedModel | None:
+        """The answer's network trained to the last rung's full length (``planned_steps``).
+
+        The model itself when the halving reached that length; otherwise its training goes
+        on from where the time budget stopped it (same rows, seed and mini-batch order, so
+        the network is the one an uncut halving would have given). ``--save-model`` and the
+        estimators save this one: a network cut after a few steps is a poor model to keep.
+        """
+        if self._complete is None:
+            return self.model
+        return self._complete()
 
     def save(self, path: str | Path) -> Path:
         """Write the answer's trained network and its preprocessing to ``path``; returns it.
@@ -280,22 +298,44 @@ def refine_study(
     answer = next((r for r in runs if r.candidate.key == result.answer.key), None)
     if answer is not None:
         model = trained_model(answer.trainer, answer.candidate, data, split, how="refinement")
+        trainer, candidate = answer.trainer, answer.candidate
+
+        def complete() -> TrainedModel:
+            if trainer.steps >= max_steps:
+                return model
+            cut = trainer.steps
+            with one_torch_thread():
+                trainer.train(max_steps - trainer.steps)
+            return trained_model(trainer, candidate, data, split, how="refinement", cut_at=cut)
+
     else:  # finished by an earlier, interrupted call: train it again, as it was trained
         done = earlier[result.answer.key].user_attrs.get(TRIAL_VALIDATION, {})
-        model = train_answer(
-            result.answer, data, steps=int(done.get("steps", 1)), seed=seed, device=device
-        )
-    result = dataclasses.replace(result, model=model)
+        steps = int(done.get("steps", 1))
+        model = train_answer(result.answer, data, steps=steps, seed=seed, device=device)
+
+        def complete() -> TrainedModel:
+            if steps >= max_steps:
+                return model
+            return train_answer(result.answer, data, steps=max_steps, seed=seed, device=device)
+
+    result = dataclasses.replace(result, model=model, _complete=complete, planned_steps=max_steps)
     study.set_user_attr(STUDY_REFINE, result.to_dict())
     return result
 
 
 def trained_model(
-    trainer: StepTrainer, candidate: Candidate, data: Dataset, split: Dataset, *, how: str
+    trainer: StepTrainer,
+    candidate: Candidate,
+    data: Dataset,
+    split: Dataset,
+    *,
+    how: str,
+    cut_at: int | None = None,
 ) -> TrainedModel:
-    """The trained network of ``trainer`` as a :class:`TrainedModel` of ``data``'s rows.
+    """A copy of ``trainer``'s network as a :class:`TrainedModel` of ``data``'s rows.
 
-    ``split`` is the validation split it was trained and scored on (``validation_split``).
+    ``split`` is the validation split it was trained and scored on (``validation_split``);
+    ``cut_at`` the steps at which a time budget had stopped it, if it was trained on after.
     """
     if data.preprocessing is None:
         raise ValueError(f"dataset {data.name!r} keeps no preprocessing: it cannot predict.")
@@ -309,6 +349,7 @@ def trained_model(
             "steps": trainer.steps,
             "epochs": trainer.steps / trainer.steps_per_epoch,
             "seconds": trainer.seconds,
+            "cut_at": cut_at,
         },
         "validation": {
             "metric": "r2" if data.task == "regression" else "accuracy",
@@ -320,7 +361,7 @@ def trained_model(
         | {"hash": data_hash(data)},
     }
     return TrainedModel(
-        trainer.model,
+        copy.deepcopy(trainer.model),
         widths=candidate.widths,
         activation=candidate.activation,
         init=candidate.init,

@@ -119,9 +119,10 @@ def save_model(
 ) -> dict[str, Any] | None:
     """``--save-model PATH``: write the answer's trained network; its record, or ``None``.
 
-    The refinement's answer is saved as it was trained there; without a refinement (``--refine
-    0``) the NEAR best is trained once by the refinement's recipe. The record is also stored
-    as the study's ``near:model`` (the dashboard note names the file).
+    The refinement's answer is saved as it was trained there, trained on to the last rung's
+    full length if the time budget cut it (:meth:`Refinement.complete_model`); without a
+    refinement (``--refine 0``) the NEAR best is trained once by the refinement's recipe.
+    The record is also stored as the study's ``near:model`` (the dashboard note names it).
     """
     from near_optuna.numerics._checks import plain_json
     from near_optuna.storage._keys import (
@@ -134,9 +135,8 @@ def save_model(
     from near_optuna.study._refine import train_answer
 
     study = prepared.study
-    if refinement is not None and refinement.model is not None:
-        model = refinement.model
-    else:
+    model = None if refinement is None else refinement.complete_model()
+    if model is None:
         completed = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
         if not completed:
             print(f"{PROG}: warning: `--save-model` skipped: no completed trial.", file=sys.stderr)

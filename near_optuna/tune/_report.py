@@ -123,11 +123,15 @@ def answer_line(info: dict[str, Any]) -> str:
 def model_line(model: dict[str, Any]) -> str:
     """Where ``--save-model`` wrote the answer, how it was trained, and how to predict."""
     trained = model["trained"]
-    how = (
-        "as trained in the refinement"
-        if trained["how"] == "refinement"
-        else f"trained once for it ({trained['epochs']:.0f} epochs)"
-    )
+    if trained["how"] != "refinement":
+        how = f"trained once for it ({trained['epochs']:.0f} epochs)"
+    elif trained.get("cut_at") is not None:
+        how = (
+            f"trained in the refinement (cut by the time budget at step {trained['cut_at']}) "
+            f"and on to its full {trained['epochs']:.0f} epochs"
+        )
+    else:
+        how = "as trained in the refinement"
     validation = model["validation"]
     return (
         f"Model saved to {model['path']}: {model['key']}, {how} on {trained['rows']} training "
