@@ -210,7 +210,12 @@ def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
 
 def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
     parquet = _parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
-    header = _text_header(file, source) if parquet is None else list(parquet.schema_arrow.names)
+    if parquet is None:
+        header = _text_header(file, source)
+        _check_repeated(_raw_header(file, source), source)
+    else:
+        header = list(parquet.schema_arrow.names)
+        _check_repeated(header, source)
     _check_names(header, target, drop, file.name)
     # pandas writes its index into Parquet files as __index_level_0__: not data.
     index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
@@ -226,6 +231,23 @@ def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
     table = columns.finish()
     table.columns["dropped"] = [n for n in header if n in drop] + index
     return table
+
+
+def _check_repeated(raw: Sequence[str | None], source: str) -> None:
+    """Refuse a header that names two columns alike (pandas would rename one ``name.1``)."""
+    places: dict[str, list[int]] = {}
+    for j, name in enumerate(raw):
+        if name is not None:
+            places.setdefault(name, []).append(j + 1)
+    repeated = {n: p for n, p in places.items() if len(p) > 1}
+    if repeated:
+        shown = ", ".join(
+            f"{n!r} (columns {', '.join(map(str, p[:-1]))} and {p[-1]})"
+            for n, p in list(repeated.items())[:10]
+        )
+        raise ValueError(
+            f"{source} has repeated column names: {shown}: give each column its own name."
+        )
 
 
 def _check_names(header: list[str], target: str, drop: list[str], name: str) -> None:
@@ -264,6 +286,20 @@ def _text_header(file: Path, source: str) -> list[str]:
     with _reading(source):
         frame = pd.read_csv(file, sep=_separator(file), nrows=0, encoding="utf-8")
     return [str(c) for c in frame.columns]
+
+
+def _raw_header(file: Path, source: str) -> list[str | None]:
+    """The header row's fields as written, ``None`` where empty.
+
+    pandas' own column names rename a repeated name (``speed``, ``speed.1``).
+    """
+    import pandas as pd
+
+    with _reading(source):
+        row = pd.read_csv(
+            file, sep=_separator(file), header=None, nrows=1, dtype=str, encoding="utf-8"
+        )
+    return [None if pd.isna(v) else str(v) for v in row.iloc[0].tolist()]
 
 
 def _separator(file: Path) -> str:
