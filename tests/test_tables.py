@@ -60,3 +60,70 @@ def test_repeated_names_in_a_parquet_schema_are_refused(tmp_path):
     pq.write_table(pa.table(columns, names=["x", "x", "label"]), tmp_path / "d.parquet")
     with pytest.raises(ValueError, match=r"has repeated column names: 'x' \(columns 1 and 2\)"):
         load_file(tmp_path / "d.parquet", target="label")
+
+
+def assert_same(one, other, case: str) -> None:
+    for name in ("x_train", "x_test", "y_train", "y_test"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(other, name), err_msg=case)
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_a_written_out_row_index_is_left_out_with_a_note(tmp_path, start):
+    frame = features(60).set_axis(np.arange(start, start + 60))
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.to_csv(tmp_path / "pandas.csv")  # the index, under an empty header
+    r_style = ['"","a","b","label"'] + [
+        f'"{i}",{float(a)!r},{float(b)!r},{int(y)}' for i, (a, b, y) in frame.iterrows()
+    ]
+    (tmp_path / "r.csv").write_text("\n".join(r_style) + "\n")  # R's write.csv
+    pd.read_csv(tmp_path / "pandas.csv").to_parquet(tmp_path / "p.parquet")
+    plain = load_file(tmp_path / "plain.csv", target="label")
+    reason = f"a row index ({start} to {start + 59}, in order)"
+    for name in ("pandas.csv", "r.csv", "p.parquet"):
+        data = load_file(tmp_path / name, target="label")
+        assert_same(plain, data, name)
+        assert data.columns["dropped"] == ["Unnamed: 0"], name
+        assert data.columns["dropped_reasons"] == {"Unnamed: 0": reason}, name
+        assert data.columns["notes"] == [f"column 'Unnamed: 0' left out: {reason}."], name
+        assert data.preprocessing.dropped == ("Unnamed: 0",)
+    assert "notes" not in plain.columns
+
+
+def test_a_row_index_is_ignored_by_the_model_rows_with_or_without_it(tmp_path):
+    frame = features(60)
+    frame.to_csv(tmp_path / "pandas.csv")
+    pre = load_file(tmp_path / "pandas.csv", target="label").preprocessing
+    assert [c.name for c in pre.columns] == ["a", "b"]
+    with_index = pd.read_csv(tmp_path / "pandas.csv")
+    np.testing.assert_array_equal(
+        pre.features(with_index).x, pre.features(frame.drop(columns="label")).x
+    )
+
+
+def test_columns_of_consecutive_numbers_are_kept_and_named(tmp_path):
+    frame = features(60)
+    rng = np.random.default_rng(1)
+    frame.insert(0, "Unnamed: 0", rng.permutation(60))  # a shuffled index: not in order
+    frame["id"] = rng.permutation(60) + 1000
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = load_file(tmp_path / "t.csv", target="label")
+    assert data.columns["features"] == ["Unnamed: 0", "a", "b", "id"]
+    assert data.columns["dropped"] == []
+    assert data.columns["notes"] == [
+        "column 'Unnamed: 0' has no name in the header and is used as a feature (it is not a "
+        "row index 0..n-1 or 1..n in order): add it to `drop` if it labels rows.",
+        "column 'id' holds 60 distinct consecutive whole numbers (1000 to 1059), like a row "
+        "number or an ID; it is used as a feature: add it to `drop` if it is one.",
+    ]
+
+
+def test_the_command_prints_its_notes_unless_quiet(tmp_path, capsys):
+    features(60).to_csv(tmp_path / "t.csv")
+    args = ["--data", str(tmp_path / "t.csv"), "--target", "label", *FAST]
+    assert main(["--storage", f"sqlite:///{tmp_path / 'a.db'}", *args]) == 0
+    out = capsys.readouterr().out
+    assert "Note: column 'Unnamed: 0' left out: a row index (0 to 59, in order).\n" in out
+    assert main(["--storage", f"sqlite:///{tmp_path / 'b.db'}", *args, "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Note:" not in out
+    assert len(out.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from typing import Any
 from near_optuna.data._arrays import npy_table, npz_table
 from near_optuna.data._columns import MixedColumns, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
+from near_optuna.data._rows import add_note, leave_out_row_index, numbered_columns
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
 CHUNK_CELLS = 2**22
@@ -52,7 +53,16 @@ def load_file(
       sorted) when it holds at most ``MAX_CATEGORIES`` (32) distinct values, and refused
       when it holds more (an ID, free text): name it in ``drop`` to leave it out.
     * ``Dataset.columns`` records the numeric columns, each one-hot column with its
-      categories, the dropped columns and any imputation; a study stores it in ``near:data``.
+      categories, the dropped columns (``dropped_reasons`` for those left out without being
+      named in ``drop``), any imputation, and ``notes``: one line on each thing the reader
+      did or noticed on its own; a study stores it in ``near:data``.
+
+    Tables as they come (R's ``write.csv``, pandas' ``to_csv``):
+
+    * A first column with an empty or ``Unnamed: 0`` header holding 0..n-1 or 1..n in order
+      is a written-out row index: it is left out, with a note. Any other column of n
+      distinct consecutive whole numbers is kept and named in a note.
+    * Repeated column names are refused.
 
     An empty cell is a missing value. Missing values are refused (naming how many cells and
     which columns) unless ``impute`` is ``"mean"`` or ``"median"``: then each missing cell
@@ -83,10 +93,11 @@ def load_file(
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: With one line naming the file, column or row and the rule: an unknown
-            suffix, a file that is not a table, an empty table, a missing target or dropped
-            column, a text column with too many values, missing values without ``impute``,
-            a target that does not fit ``task`` (a single class, numbers that are not whole
-            for classification, text for regression), or a Parquet file without pyarrow.
+            suffix, a file that is not a table, an empty table, repeated column names, a
+            missing target or dropped column, a text column with too many values, missing
+            values without ``impute``, a target that does not fit ``task`` (a single class,
+            numbers that are not whole for classification, text for regression), or a
+            Parquet file without pyarrow.
 
     Example:
         >>> import tempfile
@@ -116,6 +127,8 @@ def load_file(
             raise ValueError(f"`target` must name the target column of {file.name!r}.")
         table = _table(file, str(target), [str(d) for d in dropped], source)
         what = f"`target` {str(target)!r}"
+    for note in numbered_columns(table):
+        add_note(table, note)
     return make_dataset(
         table.x,
         table.y,
@@ -230,7 +243,9 @@ def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
         raise ValueError(f"{source} has column names but no data rows.")
     table = columns.finish()
     table.columns["dropped"] = [n for n in header if n in drop] + index
-    return table
+    if index:
+        table.columns["dropped_reasons"] = dict.fromkeys(index, "pandas' saved index")
+    return leave_out_row_index(table, header[0])
 
 
 def _check_repeated(raw: Sequence[str | None], source: str) -> None:

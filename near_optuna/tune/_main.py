@@ -38,8 +38,11 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
     from near_optuna.tune._budget import one_thread_unless_asked, run_budget
     from near_optuna.tune._progress import progress_bar
     from near_optuna.tune._report import model_line, print_report, print_validation, summary
-    from near_optuna.tune._run import optimise
+    from near_optuna.tune._run import data_notes, optimise
 
+    if not args.quiet:
+        for line in data_notes(prepared.data):
+            print(line)
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     one_thread_unless_asked()

@@ -32,7 +32,7 @@ from near_optuna.storage._workers import (
 )
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
-from near_optuna.tune._errors import PROG, UsageError, user_input
+from near_optuna.tune._errors import PROG, UsageError, translate, user_input
 from near_optuna.tune._parser import DEFAULT_REFINE, DEFAULT_STORAGE, DEFAULT_TRIALS, SPACE_FLAGS
 from near_optuna.tune._progress import progress_bar
 from near_optuna.tune._study import check_settings, name_metrics, open_study, shared_settings
@@ -109,6 +109,11 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
             f"`--dataset` {data.name} is a {data.task} dataset, but `--task` is {args.task}."
         )
     return data
+
+
+def data_notes(data: Dataset) -> list[str]:
+    """What reading ``--data`` did on its own (a row index left out, ...), one line each."""
+    return [f"Note: {translate(note, _DATA_FLAGS)}" for note in data.columns.get("notes", [])]
 
 
 def check_numbers(args: argparse.Namespace) -> None:

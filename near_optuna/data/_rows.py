@@ -1,0 +1,98 @@
+"""A table's rows and row numbers as they come: a written-out row index, numbered columns.
+
+R's ``write.csv`` and pandas' ``to_csv`` write the row number as a first column with an empty
+header (pandas reads it as ``Unnamed: 0``). Used as a feature it would teach the network the
+rows' order. The rules (documented for users in the README's "Your own data"):
+
+* a first column with an empty or ``Unnamed: 0`` header that holds 0..n-1 or 1..n, in order,
+  is left out as a row index (recorded among the dropped columns, with the reason);
+* any other numeric column that holds n distinct consecutive whole numbers (an ID, a row
+  number after a shuffle) is kept, and a note names it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from near_optuna.data._columns import Table
+
+ROW_INDEX_HEADERS = ("", "Unnamed: 0")
+"""Headers of a written-out row index: R writes an empty one, pandas reads it as ``Unnamed: 0``."""
+
+
+def row_index(table: Table, first: str) -> str | None:
+    """Why the table's first column ``first`` is a row index, or ``None`` when it is not one.
+
+    Example:
+        >>> x = np.array([[1, 5.0], [2, 3.0], [3, 4.0]], dtype=np.float32)
+        >>> cols = {"target": "y", "features": ["Unnamed: 0", "a"], "one_hot": {}}
+        >>> row_index(Table(x, np.zeros(3), ["Unnamed: 0", "a"], cols), "Unnamed: 0")
+        'a row index (1 to 3, in order)'
+    """
+    if first not in ROW_INDEX_HEADERS or first not in table.columns["features"]:
+        return None
+    column = table.x[:, table.names.index(first)]
+    rows = len(column)
+    if rows == 0 or column[0] not in (0.0, 1.0):
+        return None
+    start = int(column[0])
+    if not np.array_equal(column, np.arange(start, start + rows, dtype=column.dtype)):
+        return None
+    return f"a row index ({start} to {start + rows - 1}, in order)"
+
+
+def consecutive(column: np.ndarray) -> tuple[int, int] | None:
+    """``(lowest, highest)`` when ``column`` holds distinct consecutive whole numbers.
+
+    Example:
+        >>> consecutive(np.array([3.0, 1.0, 2.0])), consecutive(np.array([1.0, 1.0, 2.0]))
+        ((1, 3), None)
+    """
+    rows = len(column)
+    if rows < 2 or not np.isfinite(column).all():
+        return None
+    low, high = float(column.min()), float(column.max())
+    if high - low != rows - 1 or low != np.floor(low) or not (column == np.floor(column)).all():
+        return None
+    if np.bincount((column - low).astype(np.int64), minlength=rows).max() != 1:
+        return None
+    return int(low), int(high)
+
+
+def numbered_columns(table: Table) -> list[str]:
+    """Notes naming the numeric feature columns that hold distinct consecutive whole numbers."""
+    notes = []
+    for name in table.columns["features"]:
+        if name in ROW_INDEX_HEADERS:  # noted as a column without a name
+            continue
+        found = consecutive(table.x[:, table.names.index(name)])
+        if found is not None:
+            notes.append(
+                f"column {name!r} holds {len(table.x)} distinct consecutive whole numbers "
+                f"({found[0]} to {found[1]}), like a row number or an ID; it is used as a "
+                "feature: add it to `drop` if it is one."
+            )
+    return notes
+
+
+def leave_out_row_index(table: Table, first: str) -> Table:
+    """``table`` without its first column when that is a row index, with a note saying so."""
+    reason = row_index(table, first)
+    if reason is None:
+        if first in ROW_INDEX_HEADERS and first in table.names:
+            add_note(
+                table,
+                f"column {first!r} has no name in the header and is used as a feature (it is "
+                "not a row index 0..n-1 or 1..n in order): add it to `drop` if it labels rows.",
+            )
+        return table
+    kept = table.leave_out([first])
+    kept.columns["dropped"] = [*kept.columns.get("dropped", []), first]
+    kept.columns.setdefault("dropped_reasons", {})[first] = reason
+    add_note(kept, f"column {first!r} left out: {reason}.")
+    return kept
+
+
+def add_note(table: Table, note: str) -> None:
+    """Record a one-line note on how the table was read (``columns["notes"]``)."""
+    table.columns.setdefault("notes", []).append(note)
