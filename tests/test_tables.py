@@ -118,12 +118,37 @@ def test_columns_of_consecutive_numbers_are_kept_and_named(tmp_path):
 
 
 def test_the_command_prints_its_notes_unless_quiet(tmp_path, capsys):
-    features(60).to_csv(tmp_path / "t.csv")
+    frame = features(60)
+    frame["label"] = frame["label"].where(frame.index != 7)  # one missing target
+    frame.to_csv(tmp_path / "t.csv")
     args = ["--data", str(tmp_path / "t.csv"), "--target", "label", *FAST]
     assert main(["--storage", f"sqlite:///{tmp_path / 'a.db'}", *args]) == 0
     out = capsys.readouterr().out
     assert "Note: column 'Unnamed: 0' left out: a row index (0 to 59, in order).\n" in out
+    assert "Note: 1 of 60 rows (2%) left out: their target 'label' is missing.\n" in out
     assert main(["--storage", f"sqlite:///{tmp_path / 'b.db'}", *args, "-q"]) == 0
     out = capsys.readouterr().out
     assert "Note:" not in out
     assert len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["numbers", "text"])
+def test_rows_with_a_missing_target_are_left_out_with_a_note(tmp_path, kind):
+    frame = features(80)
+    if kind == "text":
+        frame["label"] = np.array(["low", "mid", "high"])[frame["label"]]
+    complete = frame.copy()
+    frame["label"] = frame["label"].astype(object)
+    frame.loc[[3, 10, 11, 40], "label"] = None
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    complete.drop(index=[3, 10, 11, 40]).to_csv(tmp_path / "complete.csv", index=False)
+    expected = load_file(tmp_path / "complete.csv", target="label")
+    for name in ("t.csv", "t.parquet"):
+        data = load_file(tmp_path / name, target="label", impute="mean")
+        assert_same(expected, data, name)
+        assert data.columns["missing_target_rows"] == 4
+        assert data.columns["notes"] == [
+            "4 of 80 rows (5%) left out: their target 'label' is missing."
+        ]
+        assert "imputed" not in data.columns, "no feature cell was missing"

@@ -71,7 +71,7 @@ class Table:
 
     def rows(self, keep: npt.NDArray[np.bool_]) -> Table:
         """The table's rows where ``keep`` is true (one copy of the features)."""
-        return Table(self.x[keep], self.y[keep], self.names, self.columns)
+        return Table(self.x[keep], self.y[keep], self.names, dict(self.columns))
 
 
 class TableColumns:

@@ -17,7 +17,12 @@ from typing import Any
 from near_optuna.data._arrays import npy_table, npz_table
 from near_optuna.data._columns import MixedColumns, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
-from near_optuna.data._rows import add_note, leave_out_row_index, numbered_columns
+from near_optuna.data._rows import (
+    add_note,
+    leave_out_row_index,
+    leave_out_unlabelled,
+    numbered_columns,
+)
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
 CHUNK_CELLS = 2**22
@@ -67,7 +72,8 @@ def load_file(
     An empty cell is a missing value. Missing values are refused (naming how many cells and
     which columns) unless ``impute`` is ``"mean"`` or ``"median"``: then each missing cell
     takes its column's mean or median over the *training* split, in both splits (an empty
-    text cell makes its one-hot features missing). Missing target values are always refused.
+    text cell makes its one-hot features missing). A table's rows whose target is missing are
+    left out (``missing_target_rows``, and a note); in arrays a missing target is refused.
 
     The task: ``"auto"`` reads text, True/False and at most 20 distinct whole numbers (or
     more, when they are at most 5% of the rows) as class labels, and any other numbers (a
@@ -125,7 +131,7 @@ def load_file(
     else:
         if target is None:
             raise ValueError(f"`target` must name the target column of {file.name!r}.")
-        table = _table(file, str(target), [str(d) for d in dropped], source)
+        table = leave_out_unlabelled(_table(file, str(target), [str(d) for d in dropped], source))
         what = f"`target` {str(target)!r}"
     for note in numbered_columns(table):
         add_note(table, note)

@@ -7,12 +7,15 @@ rows' order. The rules (documented for users in the README's "Your own data"):
 * a first column with an empty or ``Unnamed: 0`` header that holds 0..n-1 or 1..n, in order,
   is left out as a row index (recorded among the dropped columns, with the reason);
 * any other numeric column that holds n distinct consecutive whole numbers (an ID, a row
-  number after a shuffle) is kept, and a note names it.
+  number after a shuffle) is kept, and a note names it;
+* rows whose target is missing (an empty cell, ``NA``, ...) are left out, with a note saying
+  how many: there is nothing to learn from them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from near_optuna.data._columns import Table
 
@@ -90,6 +93,40 @@ def leave_out_row_index(table: Table, first: str) -> Table:
     kept.columns["dropped"] = [*kept.columns.get("dropped", []), first]
     kept.columns.setdefault("dropped_reasons", {})[first] = reason
     add_note(kept, f"column {first!r} left out: {reason}.")
+    return kept
+
+
+def missing_targets(y: np.ndarray) -> npt.NDArray[np.bool_]:
+    """Where a target read from a table is missing: NaN, ``None`` or blank text.
+
+    Example:
+        >>> missing_targets(np.array(["a", None, " ", "b"], dtype=object)).tolist()
+        [False, True, True, False]
+    """
+    if y.dtype.kind == "f":
+        return np.asarray(np.isnan(y), dtype=bool)
+    if y.dtype.kind != "O":
+        return np.zeros(len(y), dtype=bool)
+    return np.array(
+        [v is None or v != v or (isinstance(v, str) and not v.strip()) for v in y.tolist()],
+        dtype=bool,
+    )
+
+
+def leave_out_unlabelled(table: Table) -> Table:
+    """``table`` without the rows whose target is missing, with a note and a record."""
+    missing = missing_targets(table.y)
+    count = int(missing.sum())
+    if count == 0:
+        return table
+    kept = table.rows(~missing)
+    kept.columns["missing_target_rows"] = count
+    rows = len(missing)
+    add_note(
+        kept,
+        f"{count} of {rows} rows ({count / rows:.0%}) left out: their target "
+        f"{kept.columns['target']!r} is missing.",
+    )
     return kept
 
 
