@@ -152,3 +152,50 @@ def test_rows_with_a_missing_target_are_left_out_with_a_note(tmp_path, kind):
             "4 of 80 rows (5%) left out: their target 'label' is missing."
         ]
         assert "imputed" not in data.columns, "no feature cell was missing"
+
+
+def test_too_few_rows_are_refused_with_the_numbers(tmp_path, capsys):
+    features(8).to_csv(tmp_path / "tiny.csv", index=False)
+    features(8).to_parquet(tmp_path / "tiny.parquet")
+    for name in ("tiny.csv", "tiny.parquet"):
+        message = (
+            f"`path` {name!r} has 8 rows: too few to split and train; at least 20 are needed."
+        )
+        with pytest.raises(ValueError, match=message):
+            load_file(tmp_path / name, target="label")
+    line = refused(tmp_path, capsys, "--data", str(tmp_path / "tiny.csv"), "--target", "label")
+    assert line == (
+        "`--data` 'tiny.csv' has 8 rows: too few to split and train; at least 20 are needed."
+    )
+    frame = features(30)
+    frame["label"] = frame["label"].where(frame.index % 2 == 0)  # 15 without a target
+    frame.to_csv(tmp_path / "half.csv", index=False)
+    line = refused(
+        tmp_path,
+        capsys,
+        "--data",
+        str(tmp_path / "half.csv"),
+        "--target",
+        "label",
+        "--impute",
+        "mean",
+    )
+    assert line == (
+        "`--data` 'half.csv' has 15 rows with a target (15 more have none): too few to split and "
+        "train; at least 20 are needed."
+    )
+
+
+def test_a_class_with_fewer_than_two_training_rows_is_refused(tmp_path, capsys):
+    frame = features(40)
+    frame["label"] = np.where(frame.index < 20, "cat", "dog")
+    frame.loc[39, "label"] = "emu"
+    frame.to_csv(tmp_path / "pets.csv", index=False)
+    line = refused(tmp_path, capsys, "--data", str(tmp_path / "pets.csv"), "--target", "label")
+    assert line.startswith(
+        "`--target` 'label' has 1 class with fewer than 2 rows in the training split: 'emu' ("
+    ), line
+    assert line.endswith(
+        " of 1 row); each class needs at least 2 training rows: merge or remove its rows, or "
+        "add more."
+    ), line

@@ -19,6 +19,8 @@ from near_optuna.data._columns import MixedColumns, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
 from near_optuna.data._rows import (
     add_note,
+    check_classes,
+    check_rows,
     leave_out_row_index,
     leave_out_unlabelled,
     numbered_columns,
@@ -68,6 +70,8 @@ def load_file(
       is a written-out row index: it is left out, with a note. Any other column of n
       distinct consecutive whole numbers is kept and named in a note.
     * Repeated column names are refused.
+    * A file with fewer than ``MIN_ROWS`` (20) rows with a target, or a class with fewer
+      than 2 rows in the training split, is refused: too small to split and train.
 
     An empty cell is a missing value. Missing values are refused (naming how many cells and
     which columns) unless ``impute`` is ``"mean"`` or ``"median"``: then each missing cell
@@ -102,8 +106,8 @@ def load_file(
             suffix, a file that is not a table, an empty table, repeated column names, a
             missing target or dropped column, a text column with too many values, missing
             values without ``impute``, a target that does not fit ``task`` (a single class,
-            numbers that are not whole for classification, text for regression), or a
-            Parquet file without pyarrow.
+            numbers that are not whole for classification, text for regression), too few
+            rows, or a Parquet file without pyarrow.
 
     Example:
         >>> import tempfile
@@ -135,7 +139,10 @@ def load_file(
         what = f"`target` {str(target)!r}"
     for note in numbered_columns(table):
         add_note(table, note)
-    return make_dataset(
+    left_out = int(table.columns.get("missing_target_rows", 0))
+    if left_out:  # say so before the target's other checks: few rows are its cause
+        check_rows(len(table.y), left_out=left_out, source=source)
+    data = make_dataset(
         table.x,
         table.y,
         task=task,
@@ -150,6 +157,10 @@ def load_file(
         target=what,
         table=suffix not in (".npy", ".npz"),
     )
+    check_rows(len(data.y_train) + len(data.y_test), left_out=left_out, source=source)
+    if data.task == "classification" and data.preprocessing is not None:
+        check_classes(data.y_train, data.y_test, data.preprocessing.classes, what)
+    return data
 
 
 def frame_table(frame: Any, *, source: str = "`X`") -> Table:

@@ -9,16 +9,22 @@ rows' order. The rules (documented for users in the README's "Your own data"):
 * any other numeric column that holds n distinct consecutive whole numbers (an ID, a row
   number after a shuffle) is kept, and a note names it;
 * rows whose target is missing (an empty cell, ``NA``, ...) are left out, with a note saying
-  how many: there is nothing to learn from them.
+  how many: there is nothing to learn from them;
+* a file with fewer than ``MIN_ROWS`` rows (with a target), or with a class that has fewer than
+  2 rows in the training split, is refused: it is too small to split, train and validate.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from near_optuna.data._columns import Table
 
+MIN_ROWS = 20
+"""Fewest rows a file may have: 5 test rows (25%), 12 training and 3 validation rows."""
 ROW_INDEX_HEADERS = ("", "Unnamed: 0")
 """Headers of a written-out row index: R writes an empty one, pandas reads it as ``Unnamed: 0``."""
 
@@ -128,6 +134,52 @@ def leave_out_unlabelled(table: Table) -> Table:
         f"{kept.columns['target']!r} is missing.",
     )
     return kept
+
+
+def check_rows(rows: int, *, left_out: int, source: str) -> None:
+    """Refuse fewer than :data:`MIN_ROWS` rows; ``left_out`` rows had no target.
+
+    Example:
+        >>> check_rows(8, left_out=0, source="`path` 't.csv'")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: `path` 't.csv' has 8 rows: too few to split and train; at least 20 are ...
+    """
+    if rows < MIN_ROWS:
+        more = f" with a target ({left_out} more have none)" if left_out else ""
+        raise ValueError(
+            f"{source} has {rows} row{'' if rows == 1 else 's'}{more}: too few to split and "
+            f"train; at least {MIN_ROWS} are needed."
+        )
+
+
+def check_classes(
+    train: npt.NDArray[np.int64], test: npt.NDArray[np.int64], classes: tuple[Any, ...], what: str
+) -> None:
+    """Refuse classes (codes into ``classes``) with fewer than 2 rows in the training split.
+
+    Example:
+        >>> train, test = np.array([0, 0, 1]), np.array([1])
+        >>> check_classes(train, test, ("a", "b"), "y")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: y has 1 class with fewer than 2 rows in the training split: 'b' (1 of 2 ...
+    """
+    trained = np.bincount(train, minlength=len(classes))
+    total = trained + np.bincount(test, minlength=len(classes))
+    few = np.flatnonzero(trained < 2)
+    if few.size:
+        shown = ", ".join(
+            f"{classes[k]!r} ({trained[k]} of {total[k]} row{'' if total[k] == 1 else 's'})"
+            for k in few[:10]
+        ) + (f" and {few.size - 10} more" if few.size > 10 else "")
+        many = "class" if few.size == 1 else "classes"
+        its = "its" if few.size == 1 else "their"
+        raise ValueError(
+            f"{what} has {few.size} {many} with fewer than 2 rows in the training split: "
+            f"{shown}; each class needs at least 2 training rows: merge or remove {its} rows, "
+            "or add more."
+        )
 
 
 def add_note(table: Table, note: str) -> None:
