@@ -102,7 +102,11 @@ def test_numbers_with_stray_text_are_named_as_such(tmp_path):
     values = [str(i * 0.5) for i in range(50)]
     values[7] = "?"
     rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values))
-    with pytest.raises(ValueError, match=r"column 'a' holds numbers and text \(such as '\?' in "):
+    with pytest.raises(ValueError, match=r"column 'a' holds numbers and 1 text cell that looks "):
+        load_file(write(tmp_path / "t.csv", "a,label\n" + rows + "\n"), target="label")
+    values[7] = "abc"  # not a missing-value marker: numbers and text
+    rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values))
+    with pytest.raises(ValueError, match=r"column 'a' holds numbers and text \(such as 'abc'; 1 "):
         load_file(write(tmp_path / "t.csv", "a,label\n" + rows + "\n"), target="label")
 
 

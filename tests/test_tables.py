@@ -4,6 +4,7 @@ Each case is a real file. The library's message names its own arguments (`path`,
 the command line's names the flags, exits with 2 and one line on stderr, and stores nothing.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +200,110 @@ def test_a_class_with_fewer_than_two_training_rows_is_refused(tmp_path, capsys):
         " of 1 row); each class needs at least 2 training rows: merge or remove its rows, or "
         "add more."
     ), line
+
+
+def laptops(rows: int = 60, markers: dict[int, str] | None = None) -> pd.DataFrame:
+    """RAM sizes (5 values, read as text when a cell holds a marker), a price and a label."""
+    rng = np.random.default_rng(2)
+    ram = rng.choice([2, 4, 8, 16, 32], rows).astype(object)
+    for row, marker in (markers or {}).items():
+        ram[row] = marker
+    frame = pd.DataFrame({"ram": ram, "weight": rng.normal(2.0, 0.3, rows)})
+    frame["label"] = (frame["weight"] + rng.normal(0, 0.3, rows) > 2.0).astype(int)
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_numbers_with_missing_value_markers_are_refused_with_the_way_out(tmp_path, capsys, suffix):
+    frame = laptops(markers={5: "?", 9: "?", 30: "-"})
+    path = tmp_path / f"laptops{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.astype({"ram": str}).to_parquet(path)  # a string column, as exported from text
+    message = (
+        f"`path` 'laptops{suffix}' column 'ram' holds numbers and 3 text cells that look like "
+        "missing values: '?' (2), '-' (1): name them in `na_values` to read them as missing "
+        "(then `impute` can fill them), or add the column to `drop`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_file(path, target="label")
+    line = refused(tmp_path, capsys, "--data", str(path), "--target", "label")
+    assert line == (
+        message.replace("`path`", "`--data`")
+        .replace("`na_values`", "`--na-values`")
+        .replace("`impute`", "`--impute`")
+        .replace("`drop`", "`--drop`")
+    )
+    with pytest.raises(ValueError, match=r"has 3 missing cells, in column 'ram' \(3\)"):
+        load_file(path, target="label", na_values=["?", "-"])
+    data = load_file(path, target="label", na_values=["?", "-"], impute="median")
+    assert data.columns["features"] == ["ram", "weight"]
+    assert data.columns["na_values"] == ["?", "-"]
+    assert data.columns["imputed"] == {"how": "median", "cells": 3, "columns": {"ram": 3}}
+    clean = frame.assign(ram=pd.to_numeric(frame["ram"], errors="coerce"))
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    assert_same(load_file(tmp_path / "clean.csv", target="label", impute="median"), data, suffix)
+
+
+def test_markers_are_counted_over_the_whole_column_whatever_its_values(tmp_path, monkeypatch):
+    from near_optuna.data import _files
+
+    rng = np.random.default_rng(3)
+    values = [f"{v:.3f}" for v in rng.normal(size=100)]  # 100 distinct: more than 32
+    for row in (70, 80, 95):
+        values[row] = "?"
+    values[85] = "n.a."
+    rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values))
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n" + rows + "\n")
+    monkeypatch.setattr(_files, "CHUNK_CELLS", 40)  # 20 rows per chunk: '?' comes late
+    with pytest.raises(ValueError, match=r"4 text cells .*: '\?' \(3\), 'n.a.' \(1\): name them"):
+        load_file(path, target="label")
+    data = load_file(path, target="label", na_values=["?", "n.a."], impute="mean")
+    assert data.columns["imputed"]["columns"] == {"a": 4}
+
+
+def test_a_numeric_target_with_markers_is_refused_then_its_rows_left_out(tmp_path):
+    frame = laptops()
+    frame["price"] = (1000 * frame["weight"]).round().astype(int).astype(object)
+    frame.loc[[4, 8], "price"] = "?"
+    frame.drop(columns="label").to_csv(tmp_path / "t.csv", index=False)
+    message = (
+        "`path` 't.csv' column 'price' holds numbers and 2 text cells that look like missing "
+        "values: '?' (2): name it in `na_values` to read them as missing (rows with a missing "
+        "target are left out)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_file(tmp_path / "t.csv", target="price")
+    data = load_file(tmp_path / "t.csv", target="price", na_values="?")
+    assert data.task == "regression"
+    assert data.columns["missing_target_rows"] == 2
+
+
+def test_a_model_reads_new_rows_with_the_training_markers(tmp_path):
+    from near_optuna.data._files import read_rows
+
+    frame = laptops(markers={5: "?"})
+    frame.to_csv(tmp_path / "laptops.csv", index=False)
+    pre = load_file(
+        tmp_path / "laptops.csv", target="label", na_values=["?"], impute="median"
+    ).preprocessing
+    assert pre.na_values == ("?",)
+    assert pre.from_parts(pre.record(), pre.arrays()).na_values == ("?",)
+    new = frame.drop(columns="label").head(10)
+    new.loc[2, "ram"] = "?"  # and row 5's, as in training
+    new.to_csv(tmp_path / "new.csv", index=False)
+    for rows in (new, read_rows(tmp_path / "new.csv", na_values=pre.na_values)):
+        done = pre.features(rows)
+        assert np.isfinite(done.x).all()
+        assert done.notes == (
+            "`data`: filled 2 missing cells with the training medians ('ram' (2)).",
+        )
+
+
+def test_na_values_go_with_data_files_only(tmp_path, capsys):
+    assert refused(tmp_path, capsys, "--na-values", "?") == "`--na-values` goes with `--data`."
+    np.save(tmp_path / "d.npy", np.arange(60.0).reshape(30, 2))
+    line = refused(tmp_path, capsys, "--data", str(tmp_path / "d.npy"), "--na-values", "?")
+    assert line == "`--na-values` applies to text and Parquet tables, not to .npy arrays."

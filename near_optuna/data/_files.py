@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from near_optuna.data._arrays import npy_table, npz_table
-from near_optuna.data._columns import MixedColumns, Table, TableColumns
+from near_optuna.data._columns import MixedColumns, StrayText, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
+from near_optuna.data._parquet import parquet_columns, parquet_file, parquet_marker_counts
 from near_optuna.data._rows import (
     add_note,
     check_classes,
@@ -25,10 +26,12 @@ from near_optuna.data._rows import (
     leave_out_unlabelled,
     numbered_columns,
 )
+from near_optuna.data._tokens import add_counts, marker_counts, numbers_with_text
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
 CHUNK_CELLS = 2**22
 _SNIFF_BYTES = 65536
+_COUNT_ROWS = 2**18
 
 
 def load_file(
@@ -38,6 +41,7 @@ def load_file(
     task: str = "auto",
     drop: Sequence[str | int] = (),
     impute: str | None = None,
+    na_values: Sequence[str] = (),
     test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
 ) -> Dataset:
@@ -69,6 +73,10 @@ def load_file(
     * A first column with an empty or ``Unnamed: 0`` header holding 0..n-1 or 1..n in order
       is a written-out row index: it is left out, with a note. Any other column of n
       distinct consecutive whole numbers is kept and named in a note.
+    * A column of numbers whose only other values look like missing-value markers (``?``,
+      ``-``, ``unknown``, ...: see :mod:`near_optuna.data._tokens`) is refused, naming them
+      and their counts, whatever its number of distinct values: ``na_values`` reads them
+      as missing.
     * Repeated column names are refused.
     * A file with fewer than ``MIN_ROWS`` (20) rows with a target, or a class with fewer
       than 2 rows in the training split, is refused: too small to split and train.
@@ -94,6 +102,8 @@ def load_file(
         task: ``"auto"``, ``"classification"`` or ``"regression"``.
         drop: Columns to leave out (names; indices for arrays), recorded as dropped.
         impute: ``None``, ``"mean"`` or ``"median"`` (see above).
+        na_values: More text that marks a missing cell of a table (such as ``"?"``), beyond
+            pandas' own (empty, ``NA``, ``NaN``, ``null``, ...); recorded as ``na_values``.
         test_fraction: Fraction of the rows held out for testing.
         seed: Seed of the train/test split.
 
@@ -130,12 +140,20 @@ def load_file(
     source = f"`path` {file.name!r}"
     dropped = [drop] if isinstance(drop, str | int) else list(drop)
     if suffix in (".npy", ".npz"):
+        if na_values:
+            raise ValueError(
+                f"`na_values` applies to text and Parquet tables, not to {suffix} arrays."
+            )
         read = npy_table if suffix == ".npy" else npz_table
         table, what = read(file, target, [str(d) for d in dropped], source)
     else:
         if target is None:
             raise ValueError(f"`target` must name the target column of {file.name!r}.")
-        table = leave_out_unlabelled(_table(file, str(target), [str(d) for d in dropped], source))
+        markers = [na_values] if isinstance(na_values, str) else [str(v) for v in na_values]
+        table = _table(file, str(target), [str(d) for d in dropped], source, markers)
+        if markers:
+            table.columns["na_values"] = markers
+        table = leave_out_unlabelled(table)
         what = f"`target` {str(target)!r}"
     for note in numbered_columns(table):
         add_note(table, note)
@@ -192,12 +210,12 @@ def frame_table(frame: Any, *, source: str = "`X`") -> Table:
             text |= mixed.columns
 
 
-def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
+def read_rows(path: str | Path, *, text: Sequence[str] = (), na_values: Sequence[str] = ()) -> Any:
     """New rows for a saved model: a table file as a pandas DataFrame, or arrays.
 
     ``.csv``, ``.tsv`` and ``.parquet`` are read whole (``text`` names columns read as text,
-    as the training reader read them); ``.npy`` is a 2-D array of features; ``.npz`` its
-    array ``x`` (or ``X``).
+    as the training reader read them; ``na_values`` are missing in a CSV file); ``.npy`` is
+    a 2-D array of features; ``.npz`` its array ``x`` (or ``X``).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -213,7 +231,7 @@ def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
             f"`path` must end in one of {', '.join(SUFFIXES)}, but got {file.name!r}."
         )
     if suffix == ".parquet":
-        parquet = _parquet_file(file, source)
+        parquet = parquet_file(file, source)
         return parquet.read().to_pandas()
     if suffix in (".npy", ".npz"):
         import numpy as np
@@ -234,12 +252,18 @@ def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
     _text_header(file, source)  # binary files and bad encodings, in one line
     with _reading(source):
         return pd.read_csv(
-            file, sep=_separator(file), dtype=dict.fromkeys(text, str) or None, encoding="utf-8"
+            file,
+            sep=_separator(file),
+            dtype=dict.fromkeys(text, str) or None,
+            encoding="utf-8",
+            na_values=list(na_values) or None,
         )
 
 
-def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
-    parquet = _parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
+def _table(
+    file: Path, target: str, drop: list[str], source: str, na_values: Sequence[str]
+) -> Table:
+    parquet = parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
     if parquet is None:
         header = _text_header(file, source)
         _check_repeated(_raw_header(file, source), source)
@@ -251,14 +275,21 @@ def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
     index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
     used = [j for j, n in enumerate(header) if n not in drop and n not in index]
     names = [header[j] for j in used]
-    if parquet is not None:
-        columns = TableColumns(names, target, source=source, kinds=_parquet_kinds(parquet))
-        _read_parquet(parquet, names, columns, source)
-    else:
-        columns = _read_text(file, used, names, target, source)
-    if columns.rows == 0:
-        raise ValueError(f"{source} has column names but no data rows.")
-    table = columns.finish()
+    try:
+        if parquet is not None:
+            columns = parquet_columns(parquet, names, target, source=source, na_values=na_values)
+        else:
+            columns = _read_text(file, used, names, target, source, na_values)
+        if columns.rows == 0:
+            raise ValueError(f"{source} has column names but no data rows.")
+        table = columns.finish()
+    except StrayText as stray:  # count the markers over the whole column for the message
+        name = stray.column
+        if parquet is not None:
+            counts = parquet_marker_counts(parquet, name, na_values)
+        else:
+            counts = _marker_counts(file, header.index(name), source, na_values)
+        raise ValueError(numbers_with_text(source, name, counts, target=name == target)) from stray
     table.columns["dropped"] = [n for n in header if n in drop] + index
     if index:
         table.columns["dropped_reasons"] = dict.fromkeys(index, "pandas' saved index")
@@ -339,14 +370,20 @@ def _separator(file: Path) -> str:
 
 
 def _read_text(
-    file: Path, used: list[int], names: list[str], target: str, source: str
+    file: Path,
+    used: list[int],
+    names: list[str],
+    target: str,
+    source: str,
+    na_values: Sequence[str],
 ) -> TableColumns:
     """Read a CSV/TSV chunk by chunk; read again, as text, columns that turn out to mix."""
     import pandas as pd
 
     text: set[str] = set()
     while True:
-        columns = TableColumns(names, target, source=source)
+        kinds = dict.fromkeys(text, "text")
+        columns = TableColumns(names, target, source=source, kinds=kinds, markers=True)
         # A chunked read is pandas' serial C parser: its memory stays near the chunk's size
         # (the default whole-file read maps the file and parses it with two threads, at twice
         # the peak memory on this project's 2-core machine). All columns are parsed, dropped
@@ -360,6 +397,7 @@ def _read_text(
                     dtype=dict.fromkeys(text, str) or None,
                     chunksize=max(1, CHUNK_CELLS // len(used)),
                     encoding="utf-8",
+                    na_values=list(na_values) or None,
                 ) as reader:
                     for frame in reader:
                         columns.add(frame.iloc[:, used] if len(used) < frame.shape[1] else frame)
@@ -368,44 +406,28 @@ def _read_text(
             text |= mixed.columns
 
 
-def _parquet_file(file: Path, source: str) -> Any:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as err:
-        raise ValueError(
-            f"{source} is a Parquet file, which needs the Python package 'pyarrow': "
-            "pip install 'near_optuna[parquet]'."
-        ) from err
-    try:
-        return pq.ParquetFile(file)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{source} is not a Parquet file: {err}") from err
+def _marker_counts(
+    file: Path, position: int, source: str, na_values: Sequence[str]
+) -> dict[str, int]:
+    """How many cells of the column at ``position`` hold each value that is not a number."""
+    import pandas as pd
 
-
-def _parquet_kinds(parquet: Any) -> dict[str, str]:
-    """Each column's kind from the file's schema: numbers (and booleans), or text."""
-    import pyarrow as pa
-
-    def kind(t: Any) -> str:
-        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-        return "number" if numeric or pa.types.is_decimal(t) else "text"
-
-    return {field.name: kind(field.type) for field in parquet.schema_arrow}
-
-
-def _read_parquet(parquet: Any, names: list[str], columns: TableColumns, source: str) -> None:
-    """Read row group by row group, one column at a time: a column chunk is all it holds."""
-    import pyarrow as pa
-
-    for group in range(parquet.metadata.num_row_groups):
-        rows = parquet.metadata.row_group(group).num_rows
-        for name in names:
-            try:
-                part = parquet.read_row_group(group, columns=[name]).column(0)
-            except pa.ArrowException as err:
-                raise ValueError(f"{source} could not be read as Parquet: {err}") from err
-            columns.add_column(name, part.to_pandas())
-        columns.end_chunk(rows)
+    counts: dict[str, int] = {}
+    with (
+        _reading(source),
+        pd.read_csv(
+            file,
+            sep=_separator(file),
+            usecols=[position],
+            dtype=str,
+            chunksize=_COUNT_ROWS,
+            encoding="utf-8",
+            na_values=list(na_values) or None,
+        ) as reader,
+    ):
+        for frame in reader:
+            add_counts(counts, marker_counts(frame.iloc[:, 0]))
+    return counts
 
 
 @contextlib.contextmanager

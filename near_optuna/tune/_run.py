@@ -79,6 +79,7 @@ _DATA_FLAGS = {
     "task": "--task",
     "drop": "--drop",
     "impute": "--impute",
+    "na_values": "--na-values",
 }
 
 
@@ -94,12 +95,14 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
                 task=args.task,
                 drop=args.drop,
                 impute=args.impute,
+                na_values=args.na_values,
                 seed=seed,
             )
     for flag, value in (
         ("--target", args.target),
         ("--drop", args.drop),
         ("--impute", args.impute),
+        ("--na-values", args.na_values),
     ):
         if value:
             raise UsageError(f"`{flag}` goes with `--data`.")
