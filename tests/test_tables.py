@@ -307,3 +307,39 @@ def test_na_values_go_with_data_files_only(tmp_path, capsys):
     np.save(tmp_path / "d.npy", np.arange(60.0).reshape(30, 2))
     line = refused(tmp_path, capsys, "--data", str(tmp_path / "d.npy"), "--na-values", "?")
     assert line == "`--na-values` applies to text and Parquet tables, not to .npy arrays."
+
+
+def test_a_text_target_of_numbers_with_a_unit_is_refused_under_auto(tmp_path, capsys):
+    frame = features(600)
+    frame["price"] = [f"{1000 + 10 * (i % 30)} USD" for i in range(600)]  # 30 prices
+    frame.drop(columns="label").to_csv(tmp_path / "cars.csv", index=False)
+    frame.drop(columns="label").to_parquet(tmp_path / "cars.parquet")
+    message = (
+        "`target` 'price' holds numbers written with text (such as '1000 USD'): 30 distinct "
+        "values in 600 rows, which `task` 'auto' would read as 30 classes: write them as plain "
+        "numbers for a regression, or set `task` to 'classification' if the classes are really "
+        "meant."
+    )
+    for name in ("cars.csv", "cars.parquet"):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            load_file(tmp_path / name, target="price")
+    line = refused(tmp_path, capsys, "--data", str(tmp_path / "cars.csv"), "--target", "price")
+    assert line == message.replace("`target`", "`--target`").replace("`task`", "`--task`")
+    data = load_file(tmp_path / "cars.csv", target="price", task="classification")
+    assert data.n_classes == 30
+
+
+def test_a_mostly_distinct_text_target_is_refused_under_auto(tmp_path, capsys):
+    frame = features(60)
+    frame["name"] = [f"user{i % 50}" for i in range(60)]
+    frame.to_csv(tmp_path / "users.csv", index=False)
+    line = refused(tmp_path, capsys, "--data", str(tmp_path / "users.csv"), "--target", "name")
+    assert line == (
+        "`--target` 'name' holds 50 distinct text values in 60 rows, more than 20 and more than "
+        "5% of the rows (an ID or free text?): choose another target, or set `--task` to "
+        "'classification' if the classes are really meant."
+    )
+    many = features(1000)
+    many["species"] = [f"species {chr(65 + i % 25)}" for i in range(1000)]  # 25 classes, 2.5%
+    many.to_csv(tmp_path / "zoo.csv", index=False)
+    assert load_file(tmp_path / "zoo.csv", target="species").n_classes == 25
