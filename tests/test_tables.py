@@ -343,3 +343,45 @@ def test_a_mostly_distinct_text_target_is_refused_under_auto(tmp_path, capsys):
     many["species"] = [f"species {chr(65 + i % 25)}" for i in range(1000)]  # 25 classes, 2.5%
     many.to_csv(tmp_path / "zoo.csv", index=False)
     assert load_file(tmp_path / "zoo.csv", target="species").n_classes == 25
+
+
+def test_a_column_that_alone_predicts_the_target_is_named_in_a_warning(tmp_path, capsys):
+    frame = features(200)
+    frame["label"] = (frame["a"] > 0.2).astype(int)
+    frame["a"] = frame["a"] + np.random.default_rng(5).normal(0, 0.5, 200)  # a clue, no leak
+    frame["refund"] = np.where(frame["label"] == 1, "refunded", "none")  # set after the outcome
+    frame["score"] = frame["label"] * 10 + np.random.default_rng(6).uniform(0, 1, 200)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = load_file(tmp_path / "t.csv", target="label")
+    assert len(data.columns["warnings"]) == 2, data.columns["warnings"]
+    assert data.columns["warnings"][0] == (
+        "column 'refund' alone predicts the target almost perfectly on the training split "
+        "(balanced accuracy 1.000 of a one-column rule, at least 0.99 flags a leak): if it is "
+        "known only with or after the target, add it to `drop`."
+    )
+    assert data.columns["warnings"][1].startswith("column 'score' alone predicts the target")
+    args = ["--data", str(tmp_path / "t.csv"), "--target", "label", *FAST]
+    assert main(["--storage", f"sqlite:///{tmp_path / 'a.db'}", *args]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "python -m near_optuna.tune: warning: column 'refund' alone predicts the target almost "
+        "perfectly on the training split (balanced accuracy 1.000 of a one-column rule, at "
+        "least 0.99 flags a leak): if it is known only with or after the target, add it to "
+        "`--drop`.\n" in err
+    )
+    assert main(["--storage", f"sqlite:///{tmp_path / 'b.db'}", *args, "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    kept = load_file(tmp_path / "t.csv", target="label", drop=["refund", "score"])
+    assert "warnings" not in kept.columns
+
+
+def test_a_regression_leak_is_named_and_a_noisy_clue_is_not(tmp_path):
+    frame = features(300).drop(columns="label")
+    rng = np.random.default_rng(7)
+    frame["price"] = 1000 + 300 * frame["a"] + rng.normal(0, 150, 300)
+    frame["price_eur"] = (frame["price"] * 0.92).round(2)
+    frame.to_parquet(tmp_path / "t.parquet")
+    data = load_file(tmp_path / "t.parquet", target="price")
+    assert data.task == "regression"
+    assert [w.split(" alone")[0] for w in data.columns["warnings"]] == ["column 'price_eur'"]
+    assert "(R² 1.000 of a one-column rule" in data.columns["warnings"][0]

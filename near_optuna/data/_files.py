@@ -17,6 +17,7 @@ from typing import Any
 from near_optuna.data._arrays import npy_table, npz_table
 from near_optuna.data._columns import MixedColumns, StrayText, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
+from near_optuna.data._leaks import find_leaks
 from near_optuna.data._parquet import parquet_columns, parquet_file, parquet_marker_counts
 from near_optuna.data._rows import (
     add_note,
@@ -78,6 +79,9 @@ def load_file(
       and their counts, whatever its number of distinct values: ``na_values`` reads them
       as missing.
     * Repeated column names are refused.
+    * A feature column that alone predicts the target almost perfectly on the training split
+      (a one-column rule with balanced accuracy or R² at least 0.99: see
+      :mod:`near_optuna.data._leaks`) is kept, with a warning in ``columns["warnings"]``.
     * A file with fewer than ``MIN_ROWS`` (20) rows with a target, or a class with fewer
       than 2 rows in the training split, is refused: too small to split and train.
 
@@ -178,6 +182,9 @@ def load_file(
     check_rows(len(data.y_train) + len(data.y_test), left_out=left_out, source=source)
     if data.task == "classification" and data.preprocessing is not None:
         check_classes(data.y_train, data.y_test, data.preprocessing.classes, what)
+    if data.preprocessing is not None:
+        for leak in find_leaks(data.x_train, data.y_train, data.preprocessing, data.task):
+            data.columns.setdefault("warnings", []).append(leak.warning())
     return data
 
 

@@ -41,8 +41,11 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
     from near_optuna.tune._run import data_notes, optimise
 
     if not args.quiet:
-        for line in data_notes(prepared.data):
+        notes, warnings = data_notes(prepared.data)
+        for line in notes:
             print(line)
+        for line in warnings:
+            print(line, file=sys.stderr)
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     one_thread_unless_asked()

@@ -114,9 +114,18 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
     return data
 
 
-def data_notes(data: Dataset) -> list[str]:
-    """What reading ``--data`` did on its own (a row index left out, ...), one line each."""
-    return [f"Note: {translate(note, _DATA_FLAGS)}" for note in data.columns.get("notes", [])]
+def data_notes(data: Dataset) -> tuple[list[str], list[str]]:
+    """What reading ``--data`` did or saw on its own: notes and warnings, one line each.
+
+    Notes (a row index left out, ...) go to stdout, warnings (a column that leaks the
+    target) to stderr; neither under ``-q``.
+    """
+    notes = [f"Note: {translate(note, _DATA_FLAGS)}" for note in data.columns.get("notes", [])]
+    warnings = [
+        f"{PROG}: warning: {translate(warning, _DATA_FLAGS)}"
+        for warning in data.columns.get("warnings", [])
+    ]
+    return notes, warnings
 
 
 def check_numbers(args: argparse.Namespace) -> None:
