@@ -90,6 +90,25 @@ def test_a_written_out_row_index_is_left_out_with_a_note(tmp_path, start):
     assert "notes" not in plain.columns
 
 
+def test_r_row_names_are_left_out_with_a_note(tmp_path):
+    frame = features(40).set_axis([f"car {i:02d}" for i in range(40)])  # as R's mtcars
+    frame.to_csv(tmp_path / "cars.csv")
+    frame.to_parquet(tmp_path / "cars.parquet")  # pandas keeps a text index in the file
+    pd.read_csv(tmp_path / "cars.csv").to_parquet(tmp_path / "read.parquet")
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    plain = load_file(tmp_path / "plain.csv", target="label")
+    for name in ("cars.csv", "read.parquet"):
+        data = load_file(tmp_path / name, target="label")
+        assert_same(plain, data, name)
+        assert data.columns["dropped_reasons"] == {"Unnamed: 0": "row names (40 distinct labels)"}
+        assert data.columns["notes"] == [
+            "column 'Unnamed: 0' left out: row names (40 distinct labels)."
+        ]
+    saved = load_file(tmp_path / "cars.parquet", target="label")
+    assert saved.columns["dropped_reasons"] == {"__index_level_0__": "pandas' saved index"}
+    assert_same(plain, saved, "cars.parquet")
+
+
 def test_a_row_index_is_ignored_by_the_model_rows_with_or_without_it(tmp_path):
     frame = features(60)
     frame.to_csv(tmp_path / "pandas.csv")
@@ -111,8 +130,9 @@ def test_columns_of_consecutive_numbers_are_kept_and_named(tmp_path):
     assert data.columns["features"] == ["Unnamed: 0", "a", "b", "id"]
     assert data.columns["dropped"] == []
     assert data.columns["notes"] == [
-        "column 'Unnamed: 0' has no name in the header and is used as a feature (it is not a "
-        "row index 0..n-1 or 1..n in order): add it to `drop` if it labels rows.",
+        "column 'Unnamed: 0' has no name in the header and is used as a feature (it holds "
+        "neither a row index 0..n-1 or 1..n in order nor distinct row names): add it to `drop` "
+        "if it labels rows.",
         "column 'id' holds 60 distinct consecutive whole numbers (1000 to 1059), like a row "
         "number or an ID; it is used as a feature: add it to `drop` if it is one.",
     ]

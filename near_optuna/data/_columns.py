@@ -74,15 +74,6 @@ class Table:
     names: list[str]
     columns: dict[str, Any]
 
-    def leave_out(self, columns: list[str]) -> Table:
-        """The table without the feature ``columns`` (one copy of the kept features)."""
-        keep = [j for j, n in enumerate(self.names) if n not in columns]
-        record = dict(self.columns)
-        record["features"] = [n for n in self.columns["features"] if n not in columns]
-        record["one_hot"] = {n: c for n, c in self.columns["one_hot"].items() if n not in columns}
-        names = [self.names[j] for j in keep]
-        return Table(np.take(self.x, keep, axis=1), self.y, names, record)
-
     def rows(self, keep: npt.NDArray[np.bool_]) -> Table:
         """The table's rows where ``keep`` is true (one copy of the features)."""
         return Table(self.x[keep], self.y[keep], self.names, dict(self.columns))

@@ -20,12 +20,14 @@ from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_data
 from near_optuna.data._leaks import find_leaks
 from near_optuna.data._parquet import parquet_columns, parquet_file, parquet_marker_counts
 from near_optuna.data._rows import (
+    ROW_INDEX_HEADERS,
     add_note,
     check_classes,
     check_rows,
-    leave_out_row_index,
     leave_out_unlabelled,
     numbered_columns,
+    row_labels,
+    unnamed_note,
 )
 from near_optuna.data._tokens import add_counts, marker_counts, numbers_with_text
 
@@ -71,9 +73,10 @@ def load_file(
 
     Tables as they come (R's ``write.csv``, pandas' ``to_csv``):
 
-    * A first column with an empty or ``Unnamed: 0`` header holding 0..n-1 or 1..n in order
-      is a written-out row index: it is left out, with a note. Any other column of n
-      distinct consecutive whole numbers is kept and named in a note.
+    * A first column with an empty or ``Unnamed: 0`` header holding 0..n-1 or 1..n in order,
+      or n distinct text labels (R's row names), holds written-out row labels: it is left
+      out, with a note. Any other column of n distinct consecutive whole numbers is kept and
+      named in a note.
     * A column of numbers whose only other values look like missing-value markers (``?``,
       ``-``, ``unknown``, ...: see :mod:`near_optuna.data._tokens`) is refused, naming them
       and their counts, whatever its number of distinct values: ``na_values`` reads them
@@ -279,8 +282,18 @@ def _table(
         _check_repeated(header, source)
     _check_names(header, target, drop, file.name)
     # pandas writes its index into Parquet files as __index_level_0__: not data.
-    index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
-    used = [j for j, n in enumerate(header) if n not in drop and n not in index]
+    reasons = {
+        n: "pandas' saved index"
+        for n in header
+        if parquet is not None and n.startswith("__index_level_")
+    }
+    first = header[0]
+    unnamed = first in ROW_INDEX_HEADERS and first != target and first not in drop
+    if unnamed:
+        labels = row_labels(_first_column(file, parquet, source))
+        if labels is not None:
+            reasons[first] = labels
+    used = [j for j, n in enumerate(header) if n not in drop and n not in reasons]
     names = [header[j] for j in used]
     try:
         if parquet is not None:
@@ -297,10 +310,28 @@ def _table(
         else:
             counts = _marker_counts(file, header.index(name), source, na_values)
         raise ValueError(numbers_with_text(source, name, counts, target=name == target)) from stray
-    table.columns["dropped"] = [n for n in header if n in drop] + index
-    if index:
-        table.columns["dropped_reasons"] = dict.fromkeys(index, "pandas' saved index")
-    return leave_out_row_index(table, header[0])
+    table.columns["dropped"] = [n for n in header if n in drop] + list(reasons)
+    if reasons:
+        table.columns["dropped_reasons"] = reasons
+    if unnamed:
+        kept = first not in reasons
+        add_note(
+            table, unnamed_note(first) if kept else f"column {first!r} left out: {reasons[first]}."
+        )
+    return table
+
+
+def _first_column(file: Path, parquet: Any, source: str) -> Any:
+    """The table's first column, whole, as pandas reads it (it may hold row labels)."""
+    if parquet is not None:
+        return parquet.read(columns=[parquet.schema_arrow.names[0]]).column(0).to_pandas()
+    import pandas as pd
+
+    with _reading(source):
+        frame = pd.read_csv(
+            file, sep=_separator(file), usecols=[0], encoding="utf-8", low_memory=False
+        )
+    return frame.iloc[:, 0]
 
 
 def _check_repeated(raw: Sequence[str | None], source: str) -> None:

@@ -1,11 +1,13 @@
-"""A table's rows and row numbers as they come: a written-out row index, numbered columns.
+"""A table's rows and row labels as they come: a written-out row index, numbered columns.
 
-R's ``write.csv`` and pandas' ``to_csv`` write the row number as a first column with an empty
-header (pandas reads it as ``Unnamed: 0``). Used as a feature it would teach the network the
-rows' order. The rules (documented for users in the README's "Your own data"):
+R's ``write.csv`` and pandas' ``to_csv`` write each row's label as a first column with an
+empty header (pandas reads it as ``Unnamed: 0``): the row number, or R's row names (``Mazda
+RX4``). Used as a feature it would teach the network the rows' order or their names. The
+rules (documented for users in the README's "Your own data"):
 
 * a first column with an empty or ``Unnamed: 0`` header that holds 0..n-1 or 1..n, in order,
-  is left out as a row index (recorded among the dropped columns, with the reason);
+  or n distinct text labels (R's row names), is left out as row labels (recorded among the
+  dropped columns, with the reason); such a column holding anything else is kept, with a note;
 * any other numeric column that holds n distinct consecutive whole numbers (an ID, a row
   number after a shuffle) is kept, and a note names it;
 * rows whose target is missing (an empty cell, ``NA``, ...) are left out, with a note saying
@@ -16,12 +18,15 @@ rows' order. The rules (documented for users in the README's "Your own data"):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from near_optuna.data._columns import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_ROWS = 20
 """Fewest rows a file may have: 5 test rows (25%), 12 training and 3 validation rows."""
@@ -29,25 +34,34 @@ ROW_INDEX_HEADERS = ("", "Unnamed: 0")
 """Headers of a written-out row index: R writes an empty one, pandas reads it as ``Unnamed: 0``."""
 
 
-def row_index(table: Table, first: str) -> str | None:
-    """Why the table's first column ``first`` is a row index, or ``None`` when it is not one.
+def row_labels(column: pd.Series) -> str | None:
+    """Why an unnamed first column holds row labels, or ``None`` when it does not.
+
+    Row labels are 0..n-1 or 1..n in order (a row index), or n distinct text values that are
+    not numbers (R's row names).
 
     Example:
-        >>> x = np.array([[1, 5.0], [2, 3.0], [3, 4.0]], dtype=np.float32)
-        >>> cols = {"target": "y", "features": ["Unnamed: 0", "a"], "one_hot": {}}
-        >>> row_index(Table(x, np.zeros(3), ["Unnamed: 0", "a"], cols), "Unnamed: 0")
-        'a row index (1 to 3, in order)'
+        >>> import pandas as pd
+        >>> row_labels(pd.Series([1, 2, 3])), row_labels(pd.Series(["Mazda RX4", "Fiat 128"]))
+        ('a row index (1 to 3, in order)', 'row names (2 distinct labels)')
+        >>> row_labels(pd.Series([3, 1, 2])) is None
+        True
     """
-    if first not in ROW_INDEX_HEADERS or first not in table.columns["features"]:
-        return None
-    column = table.x[:, table.names.index(first)]
+    import pandas as pd
+
     rows = len(column)
-    if rows == 0 or column[0] not in (0.0, 1.0):
+    if rows == 0 or column.isna().any():
         return None
-    start = int(column[0])
-    if not np.array_equal(column, np.arange(start, start + rows, dtype=column.dtype)):
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        start = values[0]
+        if start in (0.0, 1.0) and np.array_equal(values, np.arange(start, start + rows)):
+            return f"a row index ({int(start)} to {int(start) + rows - 1}, in order)"
         return None
-    return f"a row index ({start} to {start + rows - 1}, in order)"
+    text = column.astype(str)
+    if text.nunique() == rows and pd.to_numeric(text, errors="coerce").isna().all():
+        return f"row names ({rows} distinct labels)"
+    return None
 
 
 def consecutive(column: np.ndarray) -> tuple[int, int] | None:
@@ -84,22 +98,13 @@ def numbered_columns(table: Table) -> list[str]:
     return notes
 
 
-def leave_out_row_index(table: Table, first: str) -> Table:
-    """``table`` without its first column when that is a row index, with a note saying so."""
-    reason = row_index(table, first)
-    if reason is None:
-        if first in ROW_INDEX_HEADERS and first in table.names:
-            add_note(
-                table,
-                f"column {first!r} has no name in the header and is used as a feature (it is "
-                "not a row index 0..n-1 or 1..n in order): add it to `drop` if it labels rows.",
-            )
-        return table
-    kept = table.leave_out([first])
-    kept.columns["dropped"] = [*kept.columns.get("dropped", []), first]
-    kept.columns.setdefault("dropped_reasons", {})[first] = reason
-    add_note(kept, f"column {first!r} left out: {reason}.")
-    return kept
+def unnamed_note(first: str) -> str:
+    """The note on an unnamed first column that is kept: it holds no row labels."""
+    return (
+        f"column {first!r} has no name in the header and is used as a feature (it holds "
+        "neither a row index 0..n-1 or 1..n in order nor distinct row names): add it to "
+        "`drop` if it labels rows."
+    )
 
 
 def missing_targets(y: np.ndarray) -> npt.NDArray[np.bool_]:
