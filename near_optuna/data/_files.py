@@ -146,24 +146,7 @@ def load_file(
         )
     source = f"`path` {file.name!r}"
     dropped = [drop] if isinstance(drop, str | int) else list(drop)
-    if suffix in (".npy", ".npz"):
-        if na_values:
-            raise ValueError(
-                f"`na_values` applies to text and Parquet tables, not to {suffix} arrays."
-            )
-        read = npy_table if suffix == ".npy" else npz_table
-        table, what = read(file, target, [str(d) for d in dropped], source)
-    else:
-        if target is None:
-            raise ValueError(f"`target` must name the target column of {file.name!r}.")
-        markers = [na_values] if isinstance(na_values, str) else [str(v) for v in na_values]
-        table = _table(file, str(target), [str(d) for d in dropped], source, markers)
-        if markers:
-            table.columns["na_values"] = markers
-        table = leave_out_unlabelled(table)
-        what = f"`target` {str(target)!r}"
-    for note in numbered_columns(table):
-        add_note(table, note)
+    table, what = _file_table(file, target, [str(d) for d in dropped], na_values, source)
     left_out = int(table.columns.get("missing_target_rows", 0))
     if left_out:  # say so before the target's other checks: few rows are its cause
         check_rows(len(table.y), left_out=left_out, source=source)
@@ -182,13 +165,49 @@ def load_file(
         target=what,
         table=suffix not in (".npy", ".npz"),
     )
-    check_rows(len(data.y_train) + len(data.y_test), left_out=left_out, source=source)
-    if data.task == "classification" and data.preprocessing is not None:
-        check_classes(data.y_train, data.y_test, data.preprocessing.classes, what)
-    if data.preprocessing is not None:
-        for leak in find_leaks(data.x_train, data.y_train, data.preprocessing, data.task):
-            data.columns.setdefault("warnings", []).append(leak.warning())
+    _check_split(data, left_out=left_out, source=source, what=what)
     return data
+
+
+def _file_table(
+    file: Path,
+    target: str | int | None,
+    drop: list[str],
+    na_values: str | Sequence[str],
+    source: str,
+) -> tuple[Table, str]:
+    """The file's table (rows without a target left out), and how messages name the target."""
+    suffix = file.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        if na_values:
+            raise ValueError(
+                f"`na_values` applies to text and Parquet tables, not to {suffix} arrays."
+            )
+        read = npy_table if suffix == ".npy" else npz_table
+        table, what = read(file, target, drop, source)
+    else:
+        if target is None:
+            raise ValueError(f"`target` must name the target column of {file.name!r}.")
+        markers = [na_values] if isinstance(na_values, str) else [str(v) for v in na_values]
+        table = _table(file, str(target), drop, source, markers)
+        if markers:
+            table.columns["na_values"] = markers
+        table = leave_out_unlabelled(table)
+        what = f"`target` {str(target)!r}"
+    for note in numbered_columns(table):
+        add_note(table, note)
+    return table, what
+
+
+def _check_split(data: Dataset, *, left_out: int, source: str, what: str) -> None:
+    """Refuse too few rows or classes too small to train; record leaking columns."""
+    check_rows(len(data.y_train) + len(data.y_test), left_out=left_out, source=source)
+    if data.preprocessing is None:
+        return
+    if data.task == "classification":
+        check_classes(data.y_train, data.y_test, data.preprocessing.classes, what)
+    for leak in find_leaks(data.x_train, data.y_train, data.preprocessing, data.task):
+        data.columns.setdefault("warnings", []).append(leak.warning())
 
 
 def frame_table(frame: Any, *, source: str = "`X`") -> Table:
@@ -281,18 +300,7 @@ def _table(
         header = list(parquet.schema_arrow.names)
         _check_repeated(header, source)
     _check_names(header, target, drop, file.name)
-    # pandas writes its index into Parquet files as __index_level_0__: not data.
-    reasons = {
-        n: "pandas' saved index"
-        for n in header
-        if parquet is not None and n.startswith("__index_level_")
-    }
-    first = header[0]
-    unnamed = first in ROW_INDEX_HEADERS and first != target and first not in drop
-    if unnamed:
-        labels = row_labels(_first_column(file, parquet, source))
-        if labels is not None:
-            reasons[first] = labels
+    reasons = _left_out(file, parquet, header, target, drop, source)
     used = [j for j, n in enumerate(header) if n not in drop and n not in reasons]
     names = [header[j] for j in used]
     try:
@@ -310,6 +318,8 @@ def _table(
         else:
             counts = _marker_counts(file, header.index(name), source, na_values)
         raise ValueError(numbers_with_text(source, name, counts, target=name == target)) from stray
+    first = header[0]
+    unnamed = first in ROW_INDEX_HEADERS and first != target and first not in drop
     table.columns["dropped"] = [n for n in header if n in drop] + list(reasons)
     if reasons:
         table.columns["dropped_reasons"] = reasons
@@ -319,6 +329,24 @@ def _table(
             table, unnamed_note(first) if kept else f"column {first!r} left out: {reasons[first]}."
         )
     return table
+
+
+def _left_out(
+    file: Path, parquet: Any, header: list[str], target: str, drop: list[str], source: str
+) -> dict[str, str]:
+    """Columns that are not data, with the reason: pandas' saved index, row labels."""
+    # pandas writes its index into Parquet files as __index_level_0__.
+    reasons = {
+        n: "pandas' saved index"
+        for n in header
+        if parquet is not None and n.startswith("__index_level_")
+    }
+    first = header[0]
+    if first in ROW_INDEX_HEADERS and first != target and first not in drop:
+        labels = row_labels(_first_column(file, parquet, source))
+        if labels is not None:
+            reasons[first] = labels
+    return reasons
 
 
 def _first_column(file: Path, parquet: Any, source: str) -> Any:
