@@ -102,7 +102,11 @@ def test_numbers_with_stray_text_are_named_as_such(tmp_path):
     values = [str(i * 0.5) for i in range(50)]
     values[7] = "?"
     rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values))
-    with pytest.raises(ValueError, match=r"column 'a' holds numbers and text \(such as '\?' in "):
+    with pytest.raises(ValueError, match=r"column 'a' holds numbers and 1 text cell that looks "):
+        load_file(write(tmp_path / "t.csv", "a,label\n" + rows + "\n"), target="label")
+    values[7] = "abc"  # not a missing-value marker: numbers and text
+    rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values))
+    with pytest.raises(ValueError, match=r"column 'a' holds numbers and text \(such as 'abc'; 1 "):
         load_file(write(tmp_path / "t.csv", "a,label\n" + rows + "\n"), target="label")
 
 
@@ -242,8 +246,8 @@ def test_csv_with_bom_blank_lines_and_quoted_fields(tmp_path):
         ("a,label\n1,x\n2,y,9\n", r"is not a valid table: Expected 2 fields in line 3, saw 3"),
         ("a,b\n1,2\n3,4\n", r"`target` 'label' is not a column of 'd.csv'; columns: a, b."),
         ("a;b;label\n1;2;3\n", r"columns: a;b;label. \(one column only: are the fields separated"),
-        ("a,label\n1,x\n2,\n3,y\n4,x\n", r"`target` 'label' must not hold missing labels"),
         ("a,label\n1,x\n2,x\n3,x\n", r"`target` 'label' has a single class \('x'\)"),
+        ("a,label\n1,x\n2,y\n3,x\n", r"`path` 'd.csv' has 3 rows: too few to split and train"),
         ("a,label\n1,x\n", "must have at least 2 samples"),
         ("label\n1\n2\n", r"`path` 'd.csv' has no feature columns besides the target 'label'."),
         ("a,label\n1,x\ninf,y\n3,x\n", r"'d.csv' holds 1 infinite value, in column 'a' \(1\)"),
@@ -269,7 +273,8 @@ def test_a_binary_file_is_not_a_table(tmp_path):
 
 
 def test_drop_must_name_columns(tmp_path):
-    path = write(tmp_path / "d.csv", "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    rows = "\n".join(f"{i},{i * i},{i % 2}" for i in range(20))  # MIN_ROWS
+    path = write(tmp_path / "d.csv", "a,b,label\n" + rows + "\n")
     with pytest.raises(ValueError, match=r"`drop` names 'z', which is not a column of 'd.csv'"):
         load_file(path, target="label", drop=["z"])
     with pytest.raises(ValueError, match=r"`drop` names the target column 'label'"):
@@ -278,7 +283,7 @@ def test_drop_must_name_columns(tmp_path):
 
 
 def test_npy_and_npz(tmp_path):
-    array = np.column_stack([np.arange(30.0).reshape(15, 2), np.arange(15) % 3])
+    array = np.column_stack([np.arange(60.0).reshape(30, 2), np.arange(30) % 3])
     np.save(tmp_path / "d.npy", array)
     assert load_file(tmp_path / "d.npy", target=None).in_features == 2
     assert load_file(tmp_path / "d.npy", target="0").in_features == 2

@@ -152,7 +152,11 @@ def _columns_text(columns: dict[str, Any]) -> str:
             f"{imputed['cells']} missing cells filled with the training split's "
             f"{imputed['how']}: {where}"
         )
-    return "; ".join(items)
+    text = "; ".join(items)
+    for key, label in (("notes", "Note"), ("warnings", "Warning")):
+        for line in columns.get(key, []):
+            text += f".\n\n**{label}:** {line.rstrip('.')}"
+    return text
 
 
 def refine_note(refine: dict[str, Any]) -> str:

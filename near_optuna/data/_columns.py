@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from near_optuna.data._names import MAX_CATEGORIES
+from near_optuna.data._tokens import mostly_numbers, stray_markers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +34,19 @@ class MixedColumns(Exception):
     def __init__(self, columns: set[str]) -> None:
         super().__init__(sorted(columns))
         self.columns = columns
+
+
+class StrayText(ValueError):
+    """A column of numbers with text in it (``?``, ``-``, ``n.a.``, or other words): refused.
+
+    The reader that raises it may have seen only part of the column; the caller counts the
+    text cells over the whole file, and its message says whether they look like missing values
+    (:func:`~near_optuna.data._tokens.numbers_with_text`).
+    """
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"column {column!r} holds numbers and missing-value markers.")
+        self.column = column
 
 
 @dataclass
@@ -60,6 +74,10 @@ class Table:
     names: list[str]
     columns: dict[str, Any]
 
+    def rows(self, keep: npt.NDArray[np.bool_]) -> Table:
+        """The table's rows where ``keep`` is true (one copy of the features)."""
+        return Table(self.x[keep], self.y[keep], self.names, dict(self.columns))
+
 
 class TableColumns:
     """Collects a table chunk by chunk, column by column, then builds the features (``finish``).
@@ -68,18 +86,28 @@ class TableColumns:
         names: The columns to use, in table order, the target among them.
         target: The target column's name.
         source: How messages name the file (``"`path` 'data.csv'"``).
-        kinds: Each column's kind (``"number"`` or ``"text"``) when the file declares it
-            (Parquet); otherwise it is inferred from each chunk, and a column whose kind
-            changes between chunks, or that mixes Python types, raises :class:`MixedColumns`
-            so that the caller reads it again as text (CSV).
+        kinds: The kind (``"number"`` or ``"text"``) of the columns whose kind is known
+            (Parquet's numeric columns, columns read again as text); any other column's kind
+            is inferred from each chunk, and a column whose kind changes between chunks, or
+            that mixes Python types, raises :class:`MixedColumns` so that the caller reads
+            it again as text.
+        markers: Refuse text columns that hold numbers and missing-value markers
+            (:class:`StrayText`; see :mod:`near_optuna.data._tokens`).
     """
 
     def __init__(
-        self, names: list[str], target: str, *, source: str, kinds: dict[str, str] | None = None
+        self,
+        names: list[str],
+        target: str,
+        *,
+        source: str,
+        kinds: dict[str, str] | None = None,
+        markers: bool = False,
     ) -> None:
         self.names, self.target, self.source = names, target, source
-        self.fixed = kinds is not None
+        self.fixed = set(kinds or {})
         self.kinds: dict[str, str] = dict(kinds or {})
+        self.markers = markers
         self.features = [n for n in names if n != target]
         self.position = {n: i for i, n in enumerate(self.features)}
         # Numeric columns go straight into one float32 matrix, one column per feature column
@@ -114,7 +142,7 @@ class TableColumns:
             MixedColumns: When the column's kind differs from its earlier chunks'.
             ValueError: When a text column has more than ``MAX_CATEGORIES`` distinct values.
         """
-        kind = self.kinds[name] if self.fixed else self._kind(column)
+        kind = self.kinds[name] if name in self.fixed else self._kind(column)
         if kind == "mixed" or self.kinds.setdefault(name, kind) != kind:
             raise MixedColumns({name})
         if name == self.target:
@@ -142,6 +170,7 @@ class TableColumns:
         Without text columns the matrix is the result, uncopied; with them, it is copied once
         into the wider matrix and freed.
         """
+        self._check_markers()
         features = self.features
         categories = {n: sorted(self.texts[n].book) for n in features if self.kinds[n] == "text"}
         widths = [len(categories.get(n, [n])) for n in features]
@@ -167,6 +196,20 @@ class TableColumns:
         }
         return Table(x, np.concatenate(self.targets), names, columns)
 
+    def _check_markers(self) -> None:
+        """Raise :class:`StrayText` for the first text column of numbers and markers."""
+        if not self.markers:
+            return
+        for name in self.names:
+            if self.kinds.get(name) != "text":
+                continue
+            if name == self.target:
+                values = {v for part in self.targets for v in part.tolist() if v is not None}
+            else:
+                values = set(self.texts[name].book)
+            if stray_markers(values):
+                raise StrayText(name)
+
     def _kind(self, column: pd.Series) -> str:
         import pandas as pd
 
@@ -190,15 +233,17 @@ class TableColumns:
         keys = [str(u) for u in uniques]
         lookup = np.array([text.book.setdefault(k, len(text.book)) for k in keys], np.int32)
         if len(text.book) > MAX_CATEGORIES:
+            if self.markers and mostly_numbers(text.book):  # the caller counts the text cells
+                raise StrayText(name)
             raise ValueError(self._too_many(name, text.book, keys, codes))
         text.codes.append(np.where(codes >= 0, lookup[codes], -1).astype(np.int32))
 
     def _too_many(self, name: str, book: dict[str, int], keys: list[str], codes: Any) -> str:
         import pandas as pd
 
-        numbers = pd.to_numeric(pd.Series(list(book)), errors="coerce").notna()
-        if numbers.mean() > 0.5:  # mostly numbers: a numeric column with stray text
-            word = next(k for k in keys if pd.isna(pd.to_numeric(k, errors="coerce")))
+        words = [k for k in keys if pd.isna(pd.to_numeric(k, errors="coerce"))]
+        if mostly_numbers(book) and words:  # a numeric column with stray text
+            word = words[0]
             row = self.rows + int(np.flatnonzero(codes == keys.index(word))[0]) + 1
             return (
                 f"{self.source} column {name!r} holds numbers and text (such as {word!r} in "

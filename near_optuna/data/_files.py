@@ -15,12 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from near_optuna.data._arrays import npy_table, npz_table
-from near_optuna.data._columns import MixedColumns, Table, TableColumns
+from near_optuna.data._columns import MixedColumns, StrayText, Table, TableColumns
 from near_optuna.data._datasets import DEFAULT_TEST_FRACTION, Dataset, make_dataset
+from near_optuna.data._leaks import find_leaks
+from near_optuna.data._parquet import parquet_columns, parquet_file, parquet_marker_counts
+from near_optuna.data._rows import (
+    ROW_INDEX_HEADERS,
+    add_note,
+    check_classes,
+    check_rows,
+    leave_out_unlabelled,
+    numbered_columns,
+    row_labels,
+    unnamed_note,
+)
+from near_optuna.data._tokens import add_counts, marker_counts, numbers_with_text
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
 CHUNK_CELLS = 2**22
 _SNIFF_BYTES = 65536
+_COUNT_ROWS = 2**18
 
 
 def load_file(
@@ -30,6 +44,7 @@ def load_file(
     task: str = "auto",
     drop: Sequence[str | int] = (),
     impute: str | None = None,
+    na_values: Sequence[str] = (),
     test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
 ) -> Dataset:
@@ -52,12 +67,32 @@ def load_file(
       sorted) when it holds at most ``MAX_CATEGORIES`` (32) distinct values, and refused
       when it holds more (an ID, free text): name it in ``drop`` to leave it out.
     * ``Dataset.columns`` records the numeric columns, each one-hot column with its
-      categories, the dropped columns and any imputation; a study stores it in ``near:data``.
+      categories, the dropped columns (``dropped_reasons`` for those left out without being
+      named in ``drop``), any imputation, and ``notes``: one line on each thing the reader
+      did or noticed on its own; a study stores it in ``near:data``.
+
+    Tables as they come (R's ``write.csv``, pandas' ``to_csv``):
+
+    * A first column with an empty or ``Unnamed: 0`` header holding 0..n-1 or 1..n in order,
+      or n distinct text labels (R's row names), holds written-out row labels: it is left
+      out, with a note. Any other column of n distinct consecutive whole numbers is kept and
+      named in a note.
+    * A column of numbers whose only other values look like missing-value markers (``?``,
+      ``-``, ``unknown``, ...: see :mod:`near_optuna.data._tokens`) is refused, naming them
+      and their counts, whatever its number of distinct values: ``na_values`` reads them
+      as missing.
+    * Repeated column names are refused.
+    * A feature column that alone predicts the target almost perfectly on the training split
+      (a one-column rule with balanced accuracy or R² at least 0.99: see
+      :mod:`near_optuna.data._leaks`) is kept, with a warning in ``columns["warnings"]``.
+    * A file with fewer than ``MIN_ROWS`` (20) rows with a target, or a class with fewer
+      than 2 rows in the training split, is refused: too small to split and train.
 
     An empty cell is a missing value. Missing values are refused (naming how many cells and
     which columns) unless ``impute`` is ``"mean"`` or ``"median"``: then each missing cell
     takes its column's mean or median over the *training* split, in both splits (an empty
-    text cell makes its one-hot features missing). Missing target values are always refused.
+    text cell makes its one-hot features missing). A table's rows whose target is missing are
+    left out (``missing_target_rows``, and a note); in arrays a missing target is refused.
 
     The task: ``"auto"`` reads text, True/False and at most 20 distinct whole numbers (or
     more, when they are at most 5% of the rows) as class labels, and any other numbers (a
@@ -74,6 +109,8 @@ def load_file(
         task: ``"auto"``, ``"classification"`` or ``"regression"``.
         drop: Columns to leave out (names; indices for arrays), recorded as dropped.
         impute: ``None``, ``"mean"`` or ``"median"`` (see above).
+        na_values: More text that marks a missing cell of a table (such as ``"?"``), beyond
+            pandas' own (empty, ``NA``, ``NaN``, ``null``, ...); recorded as ``na_values``.
         test_fraction: Fraction of the rows held out for testing.
         seed: Seed of the train/test split.
 
@@ -83,10 +120,11 @@ def load_file(
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: With one line naming the file, column or row and the rule: an unknown
-            suffix, a file that is not a table, an empty table, a missing target or dropped
-            column, a text column with too many values, missing values without ``impute``,
-            a target that does not fit ``task`` (a single class, numbers that are not whole
-            for classification, text for regression), or a Parquet file without pyarrow.
+            suffix, a file that is not a table, an empty table, repeated column names, a
+            missing target or dropped column, a text column with too many values, missing
+            values without ``impute``, a target that does not fit ``task`` (a single class,
+            numbers that are not whole for classification, text for regression), too few
+            rows, or a Parquet file without pyarrow.
 
     Example:
         >>> import tempfile
@@ -108,15 +146,11 @@ def load_file(
         )
     source = f"`path` {file.name!r}"
     dropped = [drop] if isinstance(drop, str | int) else list(drop)
-    if suffix in (".npy", ".npz"):
-        read = npy_table if suffix == ".npy" else npz_table
-        table, what = read(file, target, [str(d) for d in dropped], source)
-    else:
-        if target is None:
-            raise ValueError(f"`target` must name the target column of {file.name!r}.")
-        table = _table(file, str(target), [str(d) for d in dropped], source)
-        what = f"`target` {str(target)!r}"
-    return make_dataset(
+    table, what = _file_table(file, target, [str(d) for d in dropped], na_values, source)
+    left_out = int(table.columns.get("missing_target_rows", 0))
+    if left_out:  # say so before the target's other checks: few rows are its cause
+        check_rows(len(table.y), left_out=left_out, source=source)
+    data = make_dataset(
         table.x,
         table.y,
         task=task,
@@ -131,6 +165,49 @@ def load_file(
         target=what,
         table=suffix not in (".npy", ".npz"),
     )
+    _check_split(data, left_out=left_out, source=source, what=what)
+    return data
+
+
+def _file_table(
+    file: Path,
+    target: str | int | None,
+    drop: list[str],
+    na_values: str | Sequence[str],
+    source: str,
+) -> tuple[Table, str]:
+    """The file's table (rows without a target left out), and how messages name the target."""
+    suffix = file.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        if na_values:
+            raise ValueError(
+                f"`na_values` applies to text and Parquet tables, not to {suffix} arrays."
+            )
+        read = npy_table if suffix == ".npy" else npz_table
+        table, what = read(file, target, drop, source)
+    else:
+        if target is None:
+            raise ValueError(f"`target` must name the target column of {file.name!r}.")
+        markers = [na_values] if isinstance(na_values, str) else [str(v) for v in na_values]
+        table = _table(file, str(target), drop, source, markers)
+        if markers:
+            table.columns["na_values"] = markers
+        table = leave_out_unlabelled(table)
+        what = f"`target` {str(target)!r}"
+    for note in numbered_columns(table):
+        add_note(table, note)
+    return table, what
+
+
+def _check_split(data: Dataset, *, left_out: int, source: str, what: str) -> None:
+    """Refuse too few rows or classes too small to train; record leaking columns."""
+    check_rows(len(data.y_train) + len(data.y_test), left_out=left_out, source=source)
+    if data.preprocessing is None:
+        return
+    if data.task == "classification":
+        check_classes(data.y_train, data.y_test, data.preprocessing.classes, what)
+    for leak in find_leaks(data.x_train, data.y_train, data.preprocessing, data.task):
+        data.columns.setdefault("warnings", []).append(leak.warning())
 
 
 def frame_table(frame: Any, *, source: str = "`X`") -> Table:
@@ -162,12 +239,12 @@ def frame_table(frame: Any, *, source: str = "`X`") -> Table:
             text |= mixed.columns
 
 
-def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
+def read_rows(path: str | Path, *, text: Sequence[str] = (), na_values: Sequence[str] = ()) -> Any:
     """New rows for a saved model: a table file as a pandas DataFrame, or arrays.
 
     ``.csv``, ``.tsv`` and ``.parquet`` are read whole (``text`` names columns read as text,
-    as the training reader read them); ``.npy`` is a 2-D array of features; ``.npz`` its
-    array ``x`` (or ``X``).
+    as the training reader read them; ``na_values`` are missing in a CSV file); ``.npy`` is
+    a 2-D array of features; ``.npz`` its array ``x`` (or ``X``).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -183,7 +260,7 @@ def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
             f"`path` must end in one of {', '.join(SUFFIXES)}, but got {file.name!r}."
         )
     if suffix == ".parquet":
-        parquet = _parquet_file(file, source)
+        parquet = parquet_file(file, source)
         return parquet.read().to_pandas()
     if suffix in (".npy", ".npz"):
         import numpy as np
@@ -204,28 +281,102 @@ def read_rows(path: str | Path, *, text: Sequence[str] = ()) -> Any:
     _text_header(file, source)  # binary files and bad encodings, in one line
     with _reading(source):
         return pd.read_csv(
-            file, sep=_separator(file), dtype=dict.fromkeys(text, str) or None, encoding="utf-8"
+            file,
+            sep=_separator(file),
+            dtype=dict.fromkeys(text, str) or None,
+            encoding="utf-8",
+            na_values=list(na_values) or None,
         )
 
 
-def _table(file: Path, target: str, drop: list[str], source: str) -> Table:
-    parquet = _parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
-    header = _text_header(file, source) if parquet is None else list(parquet.schema_arrow.names)
-    _check_names(header, target, drop, file.name)
-    # pandas writes its index into Parquet files as __index_level_0__: not data.
-    index = [n for n in header if parquet is not None and n.startswith("__index_level_")]
-    used = [j for j, n in enumerate(header) if n not in drop and n not in index]
-    names = [header[j] for j in used]
-    if parquet is not None:
-        columns = TableColumns(names, target, source=source, kinds=_parquet_kinds(parquet))
-        _read_parquet(parquet, names, columns, source)
+def _table(
+    file: Path, target: str, drop: list[str], source: str, na_values: Sequence[str]
+) -> Table:
+    parquet = parquet_file(file, source) if file.suffix.lower() == ".parquet" else None
+    if parquet is None:
+        header = _text_header(file, source)
+        _check_repeated(_raw_header(file, source), source)
     else:
-        columns = _read_text(file, used, names, target, source)
-    if columns.rows == 0:
-        raise ValueError(f"{source} has column names but no data rows.")
-    table = columns.finish()
-    table.columns["dropped"] = [n for n in header if n in drop] + index
+        header = list(parquet.schema_arrow.names)
+        _check_repeated(header, source)
+    _check_names(header, target, drop, file.name)
+    reasons = _left_out(file, parquet, header, target, drop, source)
+    used = [j for j, n in enumerate(header) if n not in drop and n not in reasons]
+    names = [header[j] for j in used]
+    try:
+        if parquet is not None:
+            columns = parquet_columns(parquet, names, target, source=source, na_values=na_values)
+        else:
+            columns = _read_text(file, used, names, target, source, na_values)
+        if columns.rows == 0:
+            raise ValueError(f"{source} has column names but no data rows.")
+        table = columns.finish()
+    except StrayText as stray:  # count the markers over the whole column for the message
+        name = stray.column
+        if parquet is not None:
+            counts = parquet_marker_counts(parquet, name, na_values)
+        else:
+            counts = _marker_counts(file, header.index(name), source, na_values)
+        raise ValueError(numbers_with_text(source, name, counts, target=name == target)) from stray
+    first = header[0]
+    unnamed = first in ROW_INDEX_HEADERS and first != target and first not in drop
+    table.columns["dropped"] = [n for n in header if n in drop] + list(reasons)
+    if reasons:
+        table.columns["dropped_reasons"] = reasons
+    if unnamed:
+        kept = first not in reasons
+        add_note(
+            table, unnamed_note(first) if kept else f"column {first!r} left out: {reasons[first]}."
+        )
     return table
+
+
+def _left_out(
+    file: Path, parquet: Any, header: list[str], target: str, drop: list[str], source: str
+) -> dict[str, str]:
+    """Columns that are not data, with the reason: pandas' saved index, row labels."""
+    # pandas writes its index into Parquet files as __index_level_0__.
+    reasons = {
+        n: "pandas' saved index"
+        for n in header
+        if parquet is not None and n.startswith("__index_level_")
+    }
+    first = header[0]
+    if first in ROW_INDEX_HEADERS and first != target and first not in drop:
+        labels = row_labels(_first_column(file, parquet, source))
+        if labels is not None:
+            reasons[first] = labels
+    return reasons
+
+
+def _first_column(file: Path, parquet: Any, source: str) -> Any:
+    """The table's first column, whole, as pandas reads it (it may hold row labels)."""
+    if parquet is not None:
+        return parquet.read(columns=[parquet.schema_arrow.names[0]]).column(0).to_pandas()
+    import pandas as pd
+
+    with _reading(source):
+        frame = pd.read_csv(
+            file, sep=_separator(file), usecols=[0], encoding="utf-8", low_memory=False
+        )
+    return frame.iloc[:, 0]
+
+
+def _check_repeated(raw: Sequence[str | None], source: str) -> None:
+    """Refuse a header that names two columns alike (pandas would rename one ``name.1``)."""
+    places: dict[str, list[int]] = {}
+    for j, name in enumerate(raw):
+        if name is not None:
+            places.setdefault(name, []).append(j + 1)
+    repeated = {n: p for n, p in places.items() if len(p) > 1}
+    if repeated:
+        shown = ", ".join(
+            f"{n!r} (columns {', '.join(map(str, p[:-1]))} and {p[-1]})"
+            for n, p in list(repeated.items())[:10]
+        )
+        raise ValueError(
+            f"{source} has repeated column names: {shown}: give each column its own name."
+        )
 
 
 def _check_names(header: list[str], target: str, drop: list[str], name: str) -> None:
@@ -266,19 +417,39 @@ def _text_header(file: Path, source: str) -> list[str]:
     return [str(c) for c in frame.columns]
 
 
+def _raw_header(file: Path, source: str) -> list[str | None]:
+    """The header row's fields as written, ``None`` where empty.
+
+    pandas' own column names rename a repeated name (``speed``, ``speed.1``).
+    """
+    import pandas as pd
+
+    with _reading(source):
+        row = pd.read_csv(
+            file, sep=_separator(file), header=None, nrows=1, dtype=str, encoding="utf-8"
+        )
+    return [None if pd.isna(v) else str(v) for v in row.iloc[0].tolist()]
+
+
 def _separator(file: Path) -> str:
     return "\t" if file.suffix.lower() == ".tsv" else ","
 
 
 def _read_text(
-    file: Path, used: list[int], names: list[str], target: str, source: str
+    file: Path,
+    used: list[int],
+    names: list[str],
+    target: str,
+    source: str,
+    na_values: Sequence[str],
 ) -> TableColumns:
     """Read a CSV/TSV chunk by chunk; read again, as text, columns that turn out to mix."""
     import pandas as pd
 
     text: set[str] = set()
     while True:
-        columns = TableColumns(names, target, source=source)
+        kinds = dict.fromkeys(text, "text")
+        columns = TableColumns(names, target, source=source, kinds=kinds, markers=True)
         # A chunked read is pandas' serial C parser: its memory stays near the chunk's size
         # (the default whole-file read maps the file and parses it with two threads, at twice
         # the peak memory on this project's 2-core machine). All columns are parsed, dropped
@@ -292,6 +463,7 @@ def _read_text(
                     dtype=dict.fromkeys(text, str) or None,
                     chunksize=max(1, CHUNK_CELLS // len(used)),
                     encoding="utf-8",
+                    na_values=list(na_values) or None,
                 ) as reader:
                     for frame in reader:
                         columns.add(frame.iloc[:, used] if len(used) < frame.shape[1] else frame)
@@ -300,44 +472,28 @@ def _read_text(
             text |= mixed.columns
 
 
-def _parquet_file(file: Path, source: str) -> Any:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as err:
-        raise ValueError(
-            f"{source} is a Parquet file, which needs the Python package 'pyarrow': "
-            "pip install 'near_optuna[parquet]'."
-        ) from err
-    try:
-        return pq.ParquetFile(file)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{source} is not a Parquet file: {err}") from err
+def _marker_counts(
+    file: Path, position: int, source: str, na_values: Sequence[str]
+) -> dict[str, int]:
+    """How many cells of the column at ``position`` hold each value that is not a number."""
+    import pandas as pd
 
-
-def _parquet_kinds(parquet: Any) -> dict[str, str]:
-    """Each column's kind from the file's schema: numbers (and booleans), or text."""
-    import pyarrow as pa
-
-    def kind(t: Any) -> str:
-        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-        return "number" if numeric or pa.types.is_decimal(t) else "text"
-
-    return {field.name: kind(field.type) for field in parquet.schema_arrow}
-
-
-def _read_parquet(parquet: Any, names: list[str], columns: TableColumns, source: str) -> None:
-    """Read row group by row group, one column at a time: a column chunk is all it holds."""
-    import pyarrow as pa
-
-    for group in range(parquet.metadata.num_row_groups):
-        rows = parquet.metadata.row_group(group).num_rows
-        for name in names:
-            try:
-                part = parquet.read_row_group(group, columns=[name]).column(0)
-            except pa.ArrowException as err:
-                raise ValueError(f"{source} could not be read as Parquet: {err}") from err
-            columns.add_column(name, part.to_pandas())
-        columns.end_chunk(rows)
+    counts: dict[str, int] = {}
+    with (
+        _reading(source),
+        pd.read_csv(
+            file,
+            sep=_separator(file),
+            usecols=[position],
+            dtype=str,
+            chunksize=_COUNT_ROWS,
+            encoding="utf-8",
+            na_values=list(na_values) or None,
+        ) as reader,
+    ):
+        for frame in reader:
+            add_counts(counts, marker_counts(frame.iloc[:, 0]))
+    return counts
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -14,6 +15,12 @@ from near_optuna.numerics._checks import check_choice
 Task = Literal["classification", "regression"]
 AUTO_MAX_CLASSES = 20
 AUTO_MAX_CLASS_FRACTION = 0.05
+_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_PLAIN_NUMBER = re.compile(rf"^\s*{_NUMBER}\s*$")
+_UNIT_NUMBER = re.compile(
+    rf"^\s*(?:[^\d\s.+-]{{1,3}}\s*)?{_NUMBER}(?:\s*[^\d\s.,][^\d]{{0,11}})?\s*$"
+)
+"""A number with at most a short unit around it: ``1499 USD``, ``$1,499.00``, ``3.5GB``."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ def infer_task(y: npt.ArrayLike) -> tuple[Task, str]:
     Text, booleans and other non-numbers are class labels. Numbers are regression values when
     any of them is not a whole number, or when they take more than ``AUTO_MAX_CLASSES`` (20)
     distinct values *and* more than ``AUTO_MAX_CLASS_FRACTION`` (5%) of the rows; fewer
-    distinct whole numbers are class labels.
+    distinct whole numbers are class labels. (:func:`encode_target` refuses, under
+    ``task="auto"``, text with as many distinct values, or with more than 20 distinct values
+    that are mostly numbers written with a unit: see :func:`check_text_target`.)
 
     Example:
         >>> infer_task([0, 1, 1, 2])[0], infer_task([0.5, 1.0, 2.0])[0]
@@ -75,8 +84,9 @@ def encode_target(y: npt.ArrayLike, task: str = "auto", *, what: str = "`y`") ->
 
     Raises:
         ValueError: For an unknown ``task``, missing values, a single class or a constant
-            regression target, non-whole numbers given ``task="classification"``, or text
-            or booleans given ``task="regression"``.
+            regression target, non-whole numbers given ``task="classification"``, text
+            or booleans given ``task="regression"``, or, given ``task="auto"``, a text
+            target that looks like numbers with a unit or an ID (:func:`check_text_target`).
 
     Example:
         >>> target = encode_target(["b", "a", "b"])
@@ -87,6 +97,8 @@ def encode_target(y: npt.ArrayLike, task: str = "auto", *, what: str = "`y`") ->
     raw = np.asarray(y)
     _check_present(raw, what)
     chosen, rule = infer_task(raw)
+    if task == "auto" and chosen == "classification" and raw.dtype.kind in "OUS":
+        check_text_target(raw, what)
     if task == "classification" and raw.dtype.kind in "iuf" and not _whole(raw):
         example = raw[np.mod(raw, 1) != 0][0]
         raise ValueError(
@@ -103,6 +115,45 @@ def encode_target(y: npt.ArrayLike, task: str = "auto", *, what: str = "`y`") ->
     values = _encoded(raw, final, what)
     classes = () if final == "regression" else tuple(_plain(c) for c in np.unique(raw))
     return Target(final, values, rule if task == "auto" else None, classes)
+
+
+def check_text_target(raw: np.ndarray, what: str) -> None:
+    """Refuse, for ``task="auto"``, a text target that reads as numbers or as an ID.
+
+    With more than ``AUTO_MAX_CLASSES`` (20) distinct values, text is refused when most of its
+    distinct values (more than half) are numbers once a short unit is stripped (``1499 USD``,
+    ``$1,499``, ``3.5GB``, ``45%``: a regression target written as text), or when the values
+    are more than ``AUTO_MAX_CLASS_FRACTION`` (5%) of the rows (an ID or free text). Both are
+    the numeric target's thresholds; ``task="classification"`` takes such classes as given.
+
+    Example:
+        >>> prices = [f"{100 + 7 * i} USD" for i in range(30)]
+        >>> check_text_target(np.array(prices, dtype=object), "`y`")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: `y` holds numbers written with text (such as '100 USD'): 30 distinct ...
+    """
+    values = [str(v) for v in np.unique(raw.astype(str))]
+    distinct, rows = len(values), len(raw)
+    if distinct <= AUTO_MAX_CLASSES:
+        return
+    numbers = [v for v in values if _UNIT_NUMBER.match(v)]
+    if len(numbers) > distinct / 2:
+        with_unit = [v for v in numbers if not _PLAIN_NUMBER.match(v)] or numbers
+        example = next(v for v in raw.tolist() if str(v) in set(with_unit))
+        raise ValueError(
+            f"{what} holds numbers written with text (such as {example!r}): {distinct} "
+            f"distinct values in {rows} rows, which `task` 'auto' would read as {distinct} "
+            "classes: write them as plain numbers for a regression, or set `task` to "
+            "'classification' if the classes are really meant."
+        )
+    if distinct > AUTO_MAX_CLASS_FRACTION * rows:
+        raise ValueError(
+            f"{what} holds {distinct} distinct text values in {rows} rows, more than "
+            f"{AUTO_MAX_CLASSES} and more than {AUTO_MAX_CLASS_FRACTION:.0%} of the rows (an ID "
+            "or free text?): choose another target, or set `task` to 'classification' if the "
+            "classes are really meant."
+        )
 
 
 def _encoded(

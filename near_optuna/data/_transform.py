@@ -12,6 +12,7 @@ New rows are held to the training data's rules:
 * every feature column the model needs must be there (extra columns, the target among them,
   are ignored; order does not matter);
 * a column of numbers must still hold numbers (text there is an error naming the column);
+* a cell that equals one of the training data's ``na_values`` is missing;
 * a missing cell is filled with the training mean or median when the data was imputed, and
   refused otherwise, as the training data's would have been;
 * a text value the training split did not hold gets all-zero one-hot features (a note says
@@ -70,8 +71,10 @@ class Preprocessing:
         task: ``"classification"`` or ``"regression"``.
         classes: The class labels, in the order of the network's outputs (classification).
         target: The target column's name (``None`` for arrays).
-        dropped: Columns the user left out.
+        dropped: Columns left out (by the user, or as a row index).
         table: ``True`` for named columns (a table), ``False`` for positional array columns.
+        na_values: Text that the training table read as missing (``load_file``'s
+            ``na_values``).
 
     Example:
         >>> from near_optuna import from_arrays
@@ -91,6 +94,7 @@ class Preprocessing:
     target: str | None = None
     dropped: tuple[str, ...] = ()
     table: bool = False
+    na_values: tuple[str, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -110,6 +114,7 @@ class Preprocessing:
             "target": self.target,
             "dropped": list(self.dropped),
             "table": self.table,
+            "na_values": list(self.na_values),
         }
 
     def arrays(self) -> dict[str, npt.NDArray[np.float64]]:
@@ -143,6 +148,7 @@ class Preprocessing:
             target=record["target"],
             dropped=tuple(record["dropped"]),
             table=bool(record["table"]),
+            na_values=tuple(str(v) for v in record.get("na_values", [])),
         )
         width = sum(c.width for c in columns)
         sizes = {pre.mean.shape, pre.std.shape} | (
@@ -183,6 +189,8 @@ class Preprocessing:
             values = frame[column.name]
             if isinstance(values, type(frame)):  # a duplicated name selects several columns
                 raise ValueError(f"{source} has more than one column named {column.name!r}.")
+            if self.na_values:
+                values = values.mask(values.isin(list(self.na_values)))
             if column.kind == NUMBER:
                 raw[:, offset] = _numbers(values, column.name, source)
             else:
@@ -290,6 +298,7 @@ def preprocessing_of(
         target=None if target is None else str(target),
         dropped=tuple(str(d) for d in columns.get("dropped", [])),
         table=table,
+        na_values=tuple(str(v) for v in columns.get("na_values", [])),
     )
 
 

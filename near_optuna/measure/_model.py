@@ -110,7 +110,7 @@ class TrainedModel:
         """
         if isinstance(rows, str | Path):
             text = [c.name for c in self.preprocessing.columns if c.kind == "text"]
-            rows = read_rows(rows, text=text)
+            rows = read_rows(rows, text=text, na_values=self.preprocessing.na_values)
             source = "`data`"
         features = self.preprocessing.features(rows, source=source)
         self.notes = features.notes

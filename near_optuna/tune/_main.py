@@ -38,8 +38,14 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
     from near_optuna.tune._budget import one_thread_unless_asked, run_budget
     from near_optuna.tune._progress import progress_bar
     from near_optuna.tune._report import model_line, print_report, print_validation, summary
-    from near_optuna.tune._run import optimise
+    from near_optuna.tune._run import data_notes, optimise
 
+    if not args.quiet:
+        notes, warnings = data_notes(prepared.data)
+        for line in notes:
+            print(line)
+        for line in warnings:
+            print(line, file=sys.stderr)
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     one_thread_unless_asked()

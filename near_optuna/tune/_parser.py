@@ -56,7 +56,9 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if "(default" in text:
             return text
         shown = "%(default)s"
-        if isinstance(default, list):
+        if isinstance(default, list) and not default:
+            shown = "none"
+        elif isinstance(default, list):
             everything = action.choices is not None and default == list(action.choices)
             shown = "all" if everything else " ".join(map(str, default))
         return f"{text} (default: {shown})"
@@ -144,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN",
         help=f"columns of --data to leave out (a text column with more than {MAX_CATEGORIES} "
         "distinct values must be)",
+    )
+    d.add_argument(
+        "--na-values",
+        nargs="+",
+        default=[],
+        metavar="TOKEN",
+        help="more text that marks a missing cell of --data (such as ? or -), beyond pandas' "
+        "own (empty, NA, NaN, null, ...)",
     )
     d.add_argument(
         "--impute",

@@ -32,7 +32,7 @@ from near_optuna.storage._workers import (
 )
 from near_optuna.study._objective import NearObjective
 from near_optuna.study._space import SearchSpace
-from near_optuna.tune._errors import PROG, UsageError, user_input
+from near_optuna.tune._errors import PROG, UsageError, translate, user_input
 from near_optuna.tune._parser import DEFAULT_REFINE, DEFAULT_STORAGE, DEFAULT_TRIALS, SPACE_FLAGS
 from near_optuna.tune._progress import progress_bar
 from near_optuna.tune._study import check_settings, name_metrics, open_study, shared_settings
@@ -79,6 +79,7 @@ _DATA_FLAGS = {
     "task": "--task",
     "drop": "--drop",
     "impute": "--impute",
+    "na_values": "--na-values",
 }
 
 
@@ -94,12 +95,14 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
                 task=args.task,
                 drop=args.drop,
                 impute=args.impute,
+                na_values=args.na_values,
                 seed=seed,
             )
     for flag, value in (
         ("--target", args.target),
         ("--drop", args.drop),
         ("--impute", args.impute),
+        ("--na-values", args.na_values),
     ):
         if value:
             raise UsageError(f"`{flag}` goes with `--data`.")
@@ -109,6 +112,20 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
             f"`--dataset` {data.name} is a {data.task} dataset, but `--task` is {args.task}."
         )
     return data
+
+
+def data_notes(data: Dataset) -> tuple[list[str], list[str]]:
+    """What reading ``--data`` did or saw on its own: notes and warnings, one line each.
+
+    Notes (a row index left out, ...) go to stdout, warnings (a column that leaks the
+    target) to stderr; neither under ``-q``.
+    """
+    notes = [f"Note: {translate(note, _DATA_FLAGS)}" for note in data.columns.get("notes", [])]
+    warnings = [
+        f"{PROG}: warning: {translate(warning, _DATA_FLAGS)}"
+        for warning in data.columns.get("warnings", [])
+    ]
+    return notes, warnings
 
 
 def check_numbers(args: argparse.Namespace) -> None:
