@@ -271,7 +271,7 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
     )
     assert tuned.returncode == 0, tuned.stderr
     assert "Model saved to cars.npz" in tuned.stdout
-    assert "as trained in the refinement" in tuned.stdout
+    assert "trained in the refinement" in tuned.stdout  # and on, if a busy machine cut it
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["model"]["path"] == "cars.npz"
     assert summary["model"]["key"] == "{}/{}/{}".format(
