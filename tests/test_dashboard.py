@@ -35,6 +35,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
             "1",
             "--validate",
             "2",
+            "--prune-oversized",  # wine has 13 features: pruning (and its figures) on request
             "-q",
         ]
     )

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
@@ -405,3 +406,31 @@ def test_a_regression_leak_is_named_and_a_noisy_clue_is_not(tmp_path):
     assert data.task == "regression"
     assert [w.split(" alone")[0] for w in data.columns["warnings"]] == ["column 'price_eur'"]
     assert "(R² 1.000 of a one-column rule" in data.columns["warnings"][0]
+
+
+def test_saturation_pruning_is_off_by_default_on_low_dimensional_data(tmp_path, capsys):
+    from near_optuna.numerics._rules import MIN_PRUNING_FEATURES
+    from near_optuna.tune import main
+
+    def run(*extra: str) -> tuple[int, str, str, optuna.Study | None]:
+        storage = f"sqlite:///{tmp_path / f'{len(extra)}.db'}"
+        args = ["--storage", storage, "--dataset", "diabetes", "--n-trials", "3", "--refine", "0"]
+        code = main([*args, "--max-width", "32", "--repetitions", "1", *extra])
+        out, err = capsys.readouterr()
+        study = optuna.load_study(study_name="near_optuna", storage=storage) if code == 0 else None
+        return code, out, err, study
+
+    assert MIN_PRUNING_FEATURES > 10  # diabetes has 10 features
+    code, out, _, study = run()
+    assert code == 0
+    assert "Note: saturation pruning is off: the data has 10 features (fewer than 16)" in out
+    assert study.user_attrs["near:settings"]["prune_oversized"] is False
+    assert "near:saturation" not in study.user_attrs
+    code, out, _, study = run("--prune-oversized")
+    assert code == 0
+    assert "saturation pruning is off" not in out
+    assert study.user_attrs["near:settings"]["prune_oversized"] is True
+    assert "near:saturation" in study.user_attrs
+    code, _, err, _ = run("--prune-oversized", "--no-prune-oversized")
+    assert code == 2
+    assert "give either `--prune-oversized` or `--no-prune-oversized`" in err

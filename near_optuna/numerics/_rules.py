@@ -118,6 +118,27 @@ def has_stalled(since_improvement: int, *, patience: int | None) -> str | None:
     return f"best NEAR unchanged for {since_improvement} trials"
 
 
+MIN_PRUNING_FEATURES = 16
+"""Saturation pruning is on by default only for inputs with at least this many features.
+
+On fewer features the label-blind saturation estimate is small (8-64 units) and pruning
+holds the NEAR study below widths that the labels reward: on the 12-feature Computers table
+the plain command without it answered with 260k-560k-parameter networks that beat the
+reference by 0.011-0.012 R² (SE 0.004-0.005) and tied TPE + Hyperband, against 0.011 R²
+below TPE + Hyperband with it; on SLID (7 features), fair (8) and Chile (14) the answers
+were the same either way."""
+
+
+def prunes_by_default(in_features: int) -> bool:
+    """Whether saturation pruning is on by default for inputs of ``in_features`` features.
+
+    Example:
+        >>> prunes_by_default(12), prunes_by_default(64)
+        (False, True)
+    """
+    return in_features >= MIN_PRUNING_FEATURES
+
+
 MIN_TIME_BUDGET = 30.0
 """Seconds: the default run budget never goes below this (tiny tables train in no time)."""
 MAX_TIME_BUDGET = 60.0

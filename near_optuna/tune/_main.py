@@ -46,6 +46,8 @@ def run(args: argparse.Namespace, prepared: Prepared, *, start: float) -> int:
             print(line)
         for line in warnings:
             print(line, file=sys.stderr)
+        if getattr(args, "pruning_note", None):
+            print(args.pruning_note)
     if prepared.data.task_rule is not None and not args.quiet:
         print(f"Task: {prepared.data.task} ({prepared.data.task_rule}; `--task` sets it).")
     one_thread_unless_asked()

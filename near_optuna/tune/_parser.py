@@ -195,7 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-prune-oversized",
         action="store_true",
-        help="do not prune layers wider than --tolerance x their saturation width",
+        help="do not prune layers wider than --tolerance x their saturation width (default: "
+        "pruned when the data has at least 16 features)",
+    )
+    s.add_argument(
+        "--prune-oversized",
+        action="store_true",
+        help="prune oversized layers even when the data has fewer than 16 features",
     )
     s.add_argument(
         "--tolerance",

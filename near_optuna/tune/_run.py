@@ -21,6 +21,7 @@ from near_optuna.data._files import load_file
 from near_optuna.data._names import DEFAULT_DATASET
 from near_optuna.data._split import validation_split
 from near_optuna.measure._inputs import check_device
+from near_optuna.numerics._rules import MIN_PRUNING_FEATURES, prunes_by_default
 from near_optuna.storage._open import open_storage
 from near_optuna.storage._settings import stored_seed, wait_for_settings
 from near_optuna.storage._workers import (
@@ -114,6 +115,26 @@ def load_data(args: argparse.Namespace, seed: int) -> Dataset:
     return data
 
 
+def decide_pruning(args: argparse.Namespace, data: Dataset) -> str | None:
+    """Settle saturation pruning for ``data`` (``args.no_prune_oversized``); a note, if any.
+
+    Without ``--prune-oversized`` or ``--no-prune-oversized`` it is on when the data has at
+    least ``MIN_PRUNING_FEATURES`` features (``prunes_by_default``).
+    """
+    if args.prune_oversized and args.no_prune_oversized:
+        raise UsageError("give either `--prune-oversized` or `--no-prune-oversized`, not both.")
+    if args.prune_oversized or args.no_prune_oversized:
+        return None
+    if prunes_by_default(data.in_features):
+        return None
+    args.no_prune_oversized = True
+    return (
+        f"Note: saturation pruning is off: the data has {data.in_features} features (fewer "
+        f"than {MIN_PRUNING_FEATURES}), where the label-blind width estimate is too small to "
+        "cap the search (`--prune-oversized` turns it on)."
+    )
+
+
 def data_notes(data: Dataset) -> tuple[list[str], list[str]]:
     """What reading ``--data`` did or saw on its own: notes and warnings, one line each.
 
@@ -199,6 +220,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """
     check_numbers(args)
     data = load_data(args, args.seed)
+    args.pruning_note = decide_pruning(args, data)
     if args.refine or args.save_model:  # too small for a validation split: say so now
         with user_input({}):
             validation_split(data, seed=args.seed)
