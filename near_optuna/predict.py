@@ -19,8 +19,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,24 +130,14 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
-    from near_optuna.tune._errors import UsageError
+    from near_optuna.tune._errors import UsageError, report_error
 
     try:
         return run(args)
     except (UsageError, _UsageError) as err:
-        if args.debug:
-            traceback.print_exc()
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+        return report_error(PROG, err, debug=args.debug, usage=True)
     except Exception as err:
-        if args.debug:
-            traceback.print_exc()
-        print(
-            f"{PROG}: unexpected failure: {type(err).__name__}: {err} (--debug shows the "
-            "traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return report_error(PROG, err, debug=args.debug, usage=False)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
+import traceback
 from collections.abc import Iterator, Mapping
 
 PROG = "python -m near_optuna.tune"
@@ -48,3 +50,20 @@ def translate(message: str, flags: Mapping[str, str]) -> str:
     for name, flag in flags.items():
         message = re.sub(rf"`{re.escape(name)}`", f"`{flag}`", message)
     return message
+
+
+def report_error(prog: str, err: BaseException, *, debug: bool, usage: bool) -> int:
+    """Print a failure in one line on stderr (the traceback too with ``debug``); its exit code.
+
+    ``usage``: bad usage or input, exit code 2; otherwise an unexpected failure, exit code 1.
+    """
+    if debug:
+        traceback.print_exc()
+    if usage:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{prog}: unexpected failure: {type(err).__name__}: {err} (--debug shows the traceback)",
+        file=sys.stderr,
+    )
+    return 1

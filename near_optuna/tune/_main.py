@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from near_optuna.tune._errors import PROG, UsageError
+from near_optuna.tune._errors import PROG, UsageError, report_error
 from near_optuna.tune._parser import parse_arguments
 
 if TYPE_CHECKING:
@@ -165,13 +164,6 @@ def save_model(
     return record
 
 
-def _usage_error(args: argparse.Namespace, err: Exception) -> int:
-    if args.debug:
-        traceback.print_exc()
-    print(f"{PROG}: error: {err}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     start = time.perf_counter()
@@ -184,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepared = prepare(args)
         return run(args, prepared, start=start)
     except UsageError as err:
-        return _usage_error(args, err)
+        return report_error(PROG, err, debug=args.debug, usage=True)
     except KeyboardInterrupt:
         print(
             f"{PROG}: interrupted; finished trials are stored, run again to resume.",
@@ -192,14 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Exception as err:
-        if args.debug:
-            traceback.print_exc()
-        print(
-            f"{PROG}: unexpected failure: {type(err).__name__}: {err} (--debug shows the "
-            "traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return report_error(PROG, err, debug=args.debug, usage=False)
 
 
 if __name__ == "__main__":
