@@ -274,9 +274,8 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
     assert "trained in the refinement" in tuned.stdout  # and on, if a busy machine cut it
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["model"]["path"] == "cars.npz"
-    assert summary["model"]["key"] == "{}/{}/{}".format(
-        summary["answer"]["widths"], summary["answer"]["activation"], summary["answer"]["init"]
-    ).replace(" ", "")
+    answer = summary["answer"]
+    assert summary["model"]["key"] == f"{answer['widths']}/{answer['activation']}/{answer['init']}"
     url = f"sqlite:///{tmp_path / 'studies' / 'near_optuna.db'}"
     study = optuna.load_study(study_name="near_optuna", storage=url)
     from near_optuna.dashboard._notes import study_note
@@ -372,3 +371,18 @@ def test_a_halving_cut_by_time_saves_the_answer_trained_on_to_its_full_length(tm
     assert cut.model.info["trained"]["steps"] < cut.planned_steps  # the cut model is unchanged
     uncut = train_answer(cut.answer, data, steps=cut.planned_steps, seed=0)
     assert np.array_equal(full.predict_proba(frame), uncut.predict_proba(frame))
+
+
+def test_the_predict_command_reads_and_writes_parquet(classifier, tmp_path):
+    pytest.importorskip("pyarrow")
+    frame, _, _, path = classifier
+    frame.drop(columns=["price"]).to_parquet(tmp_path / "rows.parquet", index=False)
+    done = run(
+        "near_optuna.predict",
+        *("--model", str(path), "--data", "rows.parquet", "--out", "p.parquet", "-q"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    out = pd.read_parquet(tmp_path / "p.parquet")
+    assert out["price"].tolist() == load_model(path).predict(frame).tolist()
