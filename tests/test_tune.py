@@ -64,7 +64,7 @@ def test_no_arguments_runs_on_digits_and_resumes(tmp_path):
     assert set(best) >= {"trial", "value", "widths", "activation", "init", "n_params"}
     storage = f"sqlite:///{tmp_path / 'studies' / 'near_optuna.db'}"
     before = {t.number: t.value for t in trials(storage) if t.state == COMPLETE}
-    again = cli("--n-trials", "5", "-q", cwd=tmp_path)
+    again = cli("--n-trials", "5", "--refine", "0", "-q", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     after = trials(storage)
     assert len(after) == info["n_trials"] + 5
