@@ -431,6 +431,10 @@ def test_saturation_pruning_is_off_by_default_on_low_dimensional_data(tmp_path, 
     assert "saturation pruning is off" not in out
     assert study.user_attrs["near:settings"]["prune_oversized"] is True
     assert "near:saturation" in study.user_attrs
+    resumed = f"sqlite:///{tmp_path / '1.db'}"  # the study made with --prune-oversized
+    again = ["--storage", resumed, "--dataset", "diabetes", "--n-trials", "1", "--refine", "0"]
+    assert main([*again, "--max-width", "32", "--repetitions", "1"]) == 0, "keeps its pruning"
+    assert "saturation pruning is off" not in capsys.readouterr().out
     code, _, err, _ = run("--prune-oversized", "--no-prune-oversized")
     assert code == 2
     assert "give either `--prune-oversized` or `--no-prune-oversized`" in err

@@ -22,6 +22,7 @@ from near_optuna.data._names import DEFAULT_DATASET
 from near_optuna.data._split import validation_split
 from near_optuna.measure._inputs import check_device
 from near_optuna.numerics._rules import MIN_PRUNING_FEATURES, prunes_by_default
+from near_optuna.storage._keys import STUDY_SETTINGS
 from near_optuna.storage._open import open_storage
 from near_optuna.storage._settings import stored_seed, wait_for_settings
 from near_optuna.storage._workers import (
@@ -123,7 +124,8 @@ def decide_pruning(args: argparse.Namespace, data: Dataset) -> str | None:
     """
     if args.prune_oversized and args.no_prune_oversized:
         raise UsageError("give either `--prune-oversized` or `--no-prune-oversized`, not both.")
-    if args.prune_oversized or args.no_prune_oversized:
+    args.pruning_given = args.prune_oversized or args.no_prune_oversized
+    if args.pruning_given:
         return None
     if prunes_by_default(data.in_features):
         return None
@@ -232,9 +234,17 @@ def prepare(args: argparse.Namespace) -> Prepared:
         resumed = None if created else len(study.get_trials(deepcopy=False))
     if created:
         name_metrics(study, args.score)
-    seed = args.seed if created else stored_seed(wait_for_settings(study))
+    attrs = {} if created else wait_for_settings(study)
+    seed = args.seed if created else stored_seed(attrs)
     if seed is None:  # a study made elsewhere, without near_optuna's settings: this run's seed
         seed = args.seed
+    stored = attrs.get(STUDY_SETTINGS, {}).get("prune_oversized")
+    if not args.pruning_given and stored is not None and stored == args.no_prune_oversized:
+        # Neither flag given: a study keeps the pruning it was created with (one made before
+        # the low-dimensional default, for example).
+        args.no_prune_oversized = not stored
+        args.pruning_note = None
+        objective = build_objective(args, data, seed)
     if seed != args.seed:
         data = load_data(args, seed)
         objective = build_objective(args, data, seed)
