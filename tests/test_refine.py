@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -187,9 +188,43 @@ def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdic
     assert clear.verdict["margin"] == pytest.approx(0.10)
     assert clear.verdict["se"] == pytest.approx(np.hypot(0.01, 0.01))
     assert (
-        "beats the reference [100]/relu/default by +0.1000 accuracy (SE 0.0141)"
+        "beats the reference [100]/relu/default by +0.1000 accuracy (SE 0.0141; "
         in (clear.verdict["text"])
     )
+
+
+def test_the_reference_is_displaced_only_by_a_significant_lead():
+    from near_optuna.study._refine import REFERENCE_SE, Finalist, _decide
+
+    wide = Candidate((53, 442, 320), "gelu", "default", "x4", 1, 1)
+
+    def decide(lead_in_se: float):
+        se = 0.0210 / math.sqrt(2)  # unpaired: SE of the difference 0.0210
+        return _decide(
+            [
+                Finalist(REFERENCE, 0.10, se, 1001),
+                Finalist(wide, 0.10 + lead_in_se * 0.0210, se, 166426),
+            ],
+            [REFERENCE, wide],
+            metric="r2",
+            cap=None,
+            evidence=EVIDENCE,
+        )
+
+    assert REFERENCE_SE == 1.645
+    held = decide(1.03)  # fair, seed 1: +0.0216 R² (SE 0.0210) on validation
+    assert held.answer == REFERENCE, "a lead of one SE does not displace the reference"
+    assert held.verdict["mattered"] is False
+    assert held.verdict["leaders"] == [wide.key, REFERENCE.key]
+    text = held.verdict["text"]
+    assert "[53, 442, 320]/gelu/default leads the reference by +0.0216 r2 (SE 0.0210)" in text
+    assert "within the 1.645 standard errors it must beat to displace it" in text
+    assert "the smallest of them, the reference, was chosen" in text
+    assert decide(1.64).answer == REFERENCE
+    beaten = decide(1.66)
+    assert beaten.answer == wide
+    assert beaten.verdict["mattered"] is True
+    assert beaten.verdict["leaders"] == [wide.key]
 
 
 EVIDENCE = {

@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help=f"afterwards, train the K best distinct configurations, wider variants, wide "
         f"probes and a reference MLP with successive halving on validation data; the answer "
-        f"is the smallest within one standard error of the best (default {DEFAULT_REFINE}; "
+        f"is the smallest within one standard error of the best, and the reference unless "
+        f"beaten by more than 1.645 standard errors (default {DEFAULT_REFINE}; "
         "0: the untrained NEAR best is the answer; off with --multi-objective)",
     )
     o.add_argument(
