@@ -73,19 +73,11 @@ def predictions(model: Any, rows: Any, *, proba: bool) -> Any:
     import pandas as pd
 
     name = model.target or "prediction"
-    x = model.features(rows)
-    output = model.outputs(x)
-    frame = pd.DataFrame(index=range(len(x)))
-    if model.task == "regression":
-        mean, std = model.target_scale
-        frame[name] = output.reshape(-1).numpy() * std + mean
-        return frame
-    import numpy as np
-    import torch
-
-    frame[name] = np.asarray(model.classes)[output.argmax(dim=1).numpy()]
-    if proba:
-        probabilities = torch.softmax(output, dim=1).numpy()
+    output = model.outputs(model.features(rows))
+    frame = pd.DataFrame(index=range(len(output)))
+    frame[name] = model.decode(output)
+    if proba and model.task != "regression":
+        probabilities = model.probabilities(output)
         for j, label in enumerate(model.classes):
             frame[f"proba_{label}"] = probabilities[:, j]
     return frame

@@ -135,12 +135,7 @@ class TrainedModel:
             ValueError: With one line, for rows that break the training data's rules (a
                 missing column, text where numbers were, missing cells without imputation).
         """
-        output = self.outputs(self.features(rows))
-        if self.task == "regression":
-            mean, std = self.target_scale
-            return np.asarray(output.reshape(-1).numpy() * std + mean)
-        labels: np.ndarray = np.asarray(self.classes)[output.argmax(dim=1).numpy()]
-        return labels
+        return self.decode(self.outputs(self.features(rows)))
 
     def predict_proba(self, rows: Any) -> npt.NDArray[np.float64]:
         """Class probabilities (softmax of the outputs), one column per class in ``classes``.
@@ -148,9 +143,28 @@ class TrainedModel:
         Raises:
             ValueError: For a regression model, or rows as in :meth:`predict`.
         """
+        return self.probabilities(self.outputs(self.features(rows)))
+
+    def decode(self, output: torch.Tensor, *, classes: Any = None) -> np.ndarray:
+        """Predictions from raw outputs: values in the target's units, or class labels.
+
+        ``classes`` (a sequence of labels in the model's class order) replaces the stored
+        labels, e.g. to keep a NumPy dtype; it is ignored for a regression.
+        """
+        if self.task == "regression":
+            mean, std = self.target_scale
+            return np.asarray(output.reshape(-1).numpy() * std + mean, dtype=np.float64)
+        labels = np.asarray(self.classes if classes is None else classes)
+        return np.asarray(labels[output.argmax(dim=1).numpy()])
+
+    def probabilities(self, output: torch.Tensor) -> npt.NDArray[np.float64]:
+        """Class probabilities (softmax) from raw outputs, one column per class.
+
+        Raises:
+            ValueError: For a regression model.
+        """
         if self.task == "regression":
             raise ValueError("`predict_proba` needs a classifier, but this model is a regression.")
-        output = self.outputs(self.features(rows))
         return np.asarray(torch.softmax(output, dim=1).numpy())
 
     def save(self, path: str | Path) -> Path:

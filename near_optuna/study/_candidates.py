@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from torch import nn
 
+from near_optuna.data._datasets import Dataset
+from near_optuna.measure._mlp import build_mlp
 from near_optuna.numerics._checks import check_at_least
 from near_optuna.storage._keys import (
     STUDY_SATURATION,
@@ -60,6 +63,17 @@ class Candidate:
     def key(self) -> str:
         """Identifies the configuration (widths, activation, init) across runs."""
         return f"{list(self.widths)}/{self.activation}/{self.init}"
+
+    def build(self, data: Dataset, *, seed: int | None = None) -> nn.Sequential:
+        """The untrained network of this configuration for ``data``'s inputs and outputs."""
+        return build_mlp(
+            data.in_features,
+            self.widths,
+            data.out_features,
+            activation=self.activation,
+            init=self.init,
+            seed=seed,
+        )
 
     def variant(self, widths: tuple[int, ...], origin: str) -> Candidate:
         """The same shape's activation, init and NEAR origin with other widths."""

@@ -295,12 +295,13 @@ class NearMLPClassifier(ClassifierMixin, _NearMLP):  # type: ignore[misc]
 
     def predict(self, X: Any) -> np.ndarray:
         """The predicted class label of each row."""
-        output = self._outputs(X)
-        return np.asarray(self.classes_[output.argmax(dim=1).numpy()])
+        output = self._outputs(X)  # checks that the estimator is fitted
+        return self.model_.decode(output, classes=self.classes_)
 
     def predict_proba(self, X: Any) -> npt.NDArray[np.float64]:
         """Class probabilities, one column per label of ``classes_``."""
-        return np.asarray(torch.softmax(self._outputs(X), dim=1).numpy())
+        output = self._outputs(X)  # checks that the estimator is fitted
+        return self.model_.probabilities(output)
 
 
 class NearMLPRegressor(RegressorMixin, _NearMLP):  # type: ignore[misc]
@@ -322,6 +323,5 @@ class NearMLPRegressor(RegressorMixin, _NearMLP):  # type: ignore[misc]
 
     def predict(self, X: Any) -> npt.NDArray[np.float64]:
         """The predicted value of each row, in the target's units."""
-        output = self._outputs(X)
-        mean, std = self.model_.target_scale
-        return np.asarray(output.reshape(-1).numpy() * std + mean, dtype=np.float64)
+        output = self._outputs(X)  # checks that the estimator is fitted
+        return self.model_.decode(output)

@@ -25,7 +25,6 @@ import numpy as np
 import optuna
 
 from near_optuna.data._datasets import Dataset
-from near_optuna.measure._mlp import build_mlp
 from near_optuna.measure._steps import StepTrainer, one_torch_thread
 from near_optuna.measure._train import held_out_terms, target_scale
 from near_optuna.numerics._checks import plain_json
@@ -155,14 +154,7 @@ class Halving:
         trial.set_user_attr(TRIAL_WIDTHS, list(candidate.widths))
         trial.set_user_attr(TRIAL_ACTIVATION, candidate.activation)
         trial.set_user_attr(TRIAL_INIT, candidate.init)
-        model = build_mlp(
-            self.data.in_features,
-            candidate.widths,
-            self.data.out_features,
-            activation=candidate.activation,
-            init=candidate.init,
-            seed=self.seed,
-        )
+        model = candidate.build(self.data, seed=self.seed)
         trainer = StepTrainer(
             model, self.data.x_train, self.data.y_train, seed=self.seed, device=self.device
         )

@@ -36,7 +36,6 @@ import optuna
 
 from near_optuna.data._datasets import Dataset
 from near_optuna.data._split import DEFAULT_VALIDATION_FRACTION, validation_split
-from near_optuna.measure._mlp import build_mlp
 from near_optuna.measure._model import TrainedModel
 from near_optuna.measure._peers import param_score
 from near_optuna.measure._steps import StepTrainer, one_torch_thread
@@ -421,14 +420,7 @@ def train_answer(
         ('trained once', 'classification')
     """
     split = validation_split(data, fraction=validation_fraction, seed=seed)
-    network = build_mlp(
-        data.in_features,
-        candidate.widths,
-        data.out_features,
-        activation=candidate.activation,
-        init=candidate.init,
-        seed=seed,
-    )
+    network = candidate.build(data, seed=seed)
     trainer = StepTrainer(network, split.x_train, split.y_train, seed=seed, device=device)
     with one_torch_thread():
         trainer.train(steps if steps is not None else epochs * trainer.steps_per_epoch)
@@ -453,14 +445,7 @@ def reference_seconds(
         >>> reference_seconds(load_dataset("wine"), steps=3) > 0
         True
     """
-    model = build_mlp(
-        data.in_features,
-        reference.widths,
-        data.out_features,
-        activation=reference.activation,
-        init=reference.init,
-    )
-    trainer = StepTrainer(model, data.x_train, data.y_train, device=device)
+    trainer = StepTrainer(reference.build(data), data.x_train, data.y_train, device=device)
     with one_torch_thread():
         trainer.train(2)
         trainer.seconds, trainer.steps = 0.0, 0
@@ -482,8 +467,7 @@ def _finished(
 
 
 def _size(candidate: Candidate, data: Dataset) -> int:
-    model = build_mlp(data.in_features, candidate.widths, data.out_features)
-    return int(param_score(model))
+    return int(param_score(candidate.build(data)))
 
 
 def _finalist(candidate: Candidate, score: float, data: Dataset, *, run: Run) -> Finalist:
