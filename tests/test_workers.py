@@ -271,6 +271,31 @@ def test_trials_of_dead_local_processes_are_failed():
     assert study.trials[alive.number].state == RUNNING
 
 
+KILLED_AFTER_ASK = """
+import os, signal, sys
+import optuna
+from near_optuna.storage._open import open_storage
+from near_optuna.storage._workers import ask_as_worker
+study = optuna.load_study(study_name="s", storage=open_storage(sys.argv[1]))
+ask_as_worker(study, {"near:candidate": {"key": "k"}})
+os.kill(os.getpid(), signal.SIGKILL)  # the instant after ask(), before any other write
+"""
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///{}/s.db", "journal:///{}/s.log"])
+def test_a_worker_killed_right_after_ask_leaves_a_trial_that_names_it(tmp_path, scheme):
+    url = scheme.format(tmp_path)
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    child = subprocess.Popen([sys.executable, "-c", KILLED_AFTER_ASK, url])
+    assert child.wait(timeout=120) == -signal.SIGKILL
+    (trial,) = study.get_trials(deepcopy=False)
+    assert trial.state == RUNNING
+    assert trial.user_attrs[TRIAL_WORKER] == f"{socket.gethostname()}:{child.pid}"
+    assert trial.user_attrs["near:candidate"] == {"key": "k"}
+    assert fail_dead_workers(study) == [trial.number]
+    assert study.get_trials(deepcopy=False, states=(RUNNING,)) == []
+
+
 def test_journal_url_errors(tmp_path):
     from near_optuna.storage._open import StorageError
 

@@ -41,6 +41,40 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def ask_as_worker(study: optuna.Study, user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
+    """``study.ask()``, with ``near:worker`` (and ``user_attrs``) written with the trial.
+
+    The trial and its attributes are one write to the storage (one transaction of an RDB
+    storage, one record of a journal), so a worker killed at any instant leaves no RUNNING trial
+    without its ``host:pid``: :func:`fail_dead_workers` can always tell whose trial it was.
+    ``study.ask()`` followed by ``set_user_attr`` has a window between the two. Queued
+    (WAITING) trials are not taken: this is for studies whose trials this package creates.
+
+    Example:
+        >>> study = optuna.create_study()
+        >>> trial = ask_as_worker(study, {"near:candidate": "a"})
+        >>> sorted(study.trials[0].user_attrs), trial.number
+        (['near:candidate', 'near:worker'], 0)
+    """
+    attrs = {TRIAL_WORKER: worker_id()} | dict(user_attrs or {})
+    template = optuna.trial.FrozenTrial(
+        number=-1,
+        state=RUNNING,
+        value=None,
+        datetime_start=datetime.now(),  # naive local time, as Optuna's own ask() stores it
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    # Optuna's public API has no ask() with attributes; this is what ask() does, with a template.
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return optuna.Trial(study, trial_id)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -36,9 +36,8 @@ from near_optuna.storage._keys import (
     TRIAL_PRUNED,
     TRIAL_VALIDATION,
     TRIAL_WIDTHS,
-    TRIAL_WORKER,
 )
-from near_optuna.storage._workers import worker_id
+from near_optuna.storage._workers import ask_as_worker
 from near_optuna.study._candidates import Candidate
 
 REDUCTION_FACTOR = 3
@@ -146,14 +145,17 @@ class Halving:
         return math.inf if self.deadline is None else self.deadline - time.perf_counter()
 
     def start(self, candidate: Candidate) -> Run:
-        """Open the candidate's trial (worker first, so a dead worker's trial is found)."""
-        trial = self.linked.ask()
-        trial.set_user_attr(TRIAL_WORKER, worker_id())
+        """Open the candidate's trial, created with its worker and candidate in one write."""
         record = plain_json(asdict(candidate) | {"key": candidate.key})
-        trial.set_user_attr(TRIAL_CANDIDATE, record)
-        trial.set_user_attr(TRIAL_WIDTHS, list(candidate.widths))
-        trial.set_user_attr(TRIAL_ACTIVATION, candidate.activation)
-        trial.set_user_attr(TRIAL_INIT, candidate.init)
+        trial = ask_as_worker(
+            self.linked,
+            {
+                TRIAL_CANDIDATE: record,
+                TRIAL_WIDTHS: list(candidate.widths),
+                TRIAL_ACTIVATION: candidate.activation,
+                TRIAL_INIT: candidate.init,
+            },
+        )
         model = candidate.build(self.data, seed=self.seed)
         trainer = StepTrainer(
             model, self.data.x_train, self.data.y_train, seed=self.seed, device=self.device
