@@ -116,6 +116,10 @@ def test_the_anchor_rule():
     assert anchor("What the paper's experiments showed") == "what-the-papers-experiments-showed"
 
 
+def test_the_pages_link_to_one_another():
+    assert any(target.startswith("docs/") for target in links(ROOT / "README.md"))
+
+
 @pytest.mark.parametrize("page", PAGES, ids=name)
 def test_every_relative_link_leads_to_a_file_and_heading(page):
     broken = []
