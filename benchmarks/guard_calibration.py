@@ -16,8 +16,8 @@ low-dimensional tables of ``benchmarks/lowdim_tables.py`` (``wages``, ``workingh
 (NEAR, 3 repetitions of its own initialisation) and trained once from that initialisation with
 the fixed recipe of near_optuna.measure._train; ``score`` is the test accuracy (classes) or R²
 (regression). Beside the guard's statistics, each row holds per-layer candidates the guard does
-not use (see :func:`signal_columns`). The CSV feeds the threshold choice in the README
-("Signal-scale guard"); ``guard_analysis.py`` reads it.
+not use (see :func:`signal_columns`). The CSV feeds the threshold choice in
+docs/choosing.md ("Signal-scale guard"); ``guard_analysis.py`` reads it.
 """
 
 from __future__ import annotations

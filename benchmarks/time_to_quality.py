@@ -3,7 +3,8 @@
 Usage: python benchmarks/time_to_quality.py [--datasets digits mnist1d] [--seeds 3]
        [--budget 90] [--near-seconds 20] [--methods ...] [--out DIR] [--from-json FILE ...]
 
-The defaults are the settings of the README's table (benchmarks/results/time_to_quality.md).
+The defaults are the settings of the table in docs/results.md
+(benchmarks/results/time_to_quality.md).
 
 Ways to choose an MLP on the same data, search space and wall-clock budget:
 

@@ -1,9 +1,9 @@
 """Users' files as datasets: tables (.csv, .tsv, .parquet) and arrays (.npy, .npz).
 
 Tables are parsed by pandas' C parser (Parquet by pyarrow) a chunk of rows at a time into one
-float32 matrix, so a large table is never held as float64; see the README's "Your own data"
-for the measurements behind this choice. pandas and pyarrow are imported here, when a file is
-read, so ``import near_optuna`` stays quick.
+float32 matrix, so a large table is never held as float64; see docs/data.md ("The parser,
+measured") for the measurements behind this choice. pandas and pyarrow are imported here,
+when a file is read, so ``import near_optuna`` stays quick.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 R's ``write.csv`` and pandas' ``to_csv`` write each row's label as a first column with an
 empty header (pandas reads it as ``Unnamed: 0``): the row number, or R's row names (``Mazda
 RX4``). Used as a feature it would teach the network the rows' order or their names. The
-rules (documented for users in the README's "Your own data"):
+rules (documented for users in docs/data.md, "Tables as they come"):
 
 * a first column with an empty or ``Unnamed: 0`` header that holds 0..n-1 or 1..n, in order,
   or n distinct text labels (R's row names), is left out as row labels (recorded among the

@@ -3,7 +3,7 @@
 pandas reads an empty cell, ``NA``, ``NaN``, ``null``, ``n/a`` and a few more as missing. Other
 markers (``?``, ``-``, ``.``, ``unknown``, ``NULL `` with a space, ...) turn a column of numbers
 into text, and a column of RAM sizes with one ``?`` would become one-hot categories. The rule
-(documented for users in the README's "Your own data"): a column whose values are numbers
+(documented for users in docs/data.md, "Tables as they come"): a column whose values are numbers
 except for such markers is refused, naming the markers and their counts, whatever its number
 of distinct values; ``na_values`` declares them missing (then ``impute`` can fill them).
 

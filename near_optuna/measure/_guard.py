@@ -20,9 +20,9 @@ NEAR already runs, so it costs nothing:
 
 :class:`SignalGuard` turns them into a verdict with thresholds that are documented defaults,
 chosen from measurements (``benchmarks/guard_calibration.py`` and ``guard_analysis.py``,
-README "Signal-scale guard"): on 280 digits MLPs, networks with output RMS in (1, 3] averaged
-96% trained accuracy and those in (3, 30] 66%; a layer-to-layer growth in (2, 4] was harmless
-(97%) and one in (4, 8] was not (61%).
+docs/choosing.md, "Signal-scale guard"): on 280 digits MLPs, networks with output RMS in
+(1, 3] averaged 96% trained accuracy and those in (3, 30] 66%; a layer-to-layer growth in
+(2, 4] was harmless (97%) and one in (4, 8] was not (61%).
 
 The drive rule exists for tables with few features. With ``d`` standardised inputs, std-1
 weights give a first-layer ``Z`` of RMS about ``sqrt(d)``: 64 digits pixels drive tanh far
@@ -51,7 +51,7 @@ DEFAULT_MAX_SATURATION = 0.9
 DEFAULT_MAX_DRIVE = 2.0
 """Largest accepted drive of a hidden layer (RMS of ``Z`` over the steep part's half-width).
 
-Measured (README "Signal-scale guard"): every tanh + normal (std 1) network on the 6- to
+Measured (docs/choosing.md, "the drive rule"): every tanh + normal (std 1) network on the 6- to
 11-feature tables had a drive of at least 2.7, every tanh network with any other
 initialisation at most 1.86. Limits from 2 to 2.5 give the same verdicts on every table;
 3 lets 6-feature tanh networks through and 1.5 rejects good tanh + kaiming ones. The limit

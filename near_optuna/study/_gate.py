@@ -26,7 +26,7 @@ from near_optuna.storage._keys import STUDY_SIZE_RULE, TRIAL_SCORE, TRIAL_SIZE_P
 from near_optuna.study._trial import TrialRules, finish_trial
 
 DEFAULT_WARMUP = 10
-DEFAULT_PERCENTILE = 30.0  # measured: benchmarks/gate_example.py, README "What the gate saves"
+DEFAULT_PERCENTILE = 30.0  # measured: benchmarks/gate_example.py, docs/gate.md
 DEFAULT_SIZING_DEPTH = 3
 DEFAULT_SIZE_PROBES = 3
 
@@ -56,7 +56,7 @@ class NearGate:
     through at the same moment, so a parallel study can train a few more.
 
     The defaults (3 probes, the 30th percentile) were chosen by measurement with
-    ``benchmarks/gate_example.py``; the README ("What the gate saves") has the figures.
+    ``benchmarks/gate_example.py``; docs/gate.md ("What the gate saves") has the figures.
 
     Args:
         inputs: Input samples (no labels), as the model takes them.
