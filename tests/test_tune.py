@@ -1,6 +1,7 @@
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -358,12 +359,19 @@ def test_other_data_under_the_same_name_is_refused_by_its_values(tmp_path, kind)
     assert len(study.trials) == 4
 
 
+@pytest.fixture(scope="module")
+def populated_db(tmp_path_factory) -> Path:
+    """A study with 3 trials, made once; each test below works on its own copy."""
+    db = tmp_path_factory.mktemp("populated") / "s.db"
+    assert main(["--storage", f"sqlite:///{db}", "--n-trials", "3", *FAST]) == 0
+    return db
+
+
 @pytest.fixture
-def populated(tmp_path) -> tuple[str, Path]:
+def populated(tmp_path, populated_db) -> tuple[str, Path]:
     """A study with 3 trials whose database must survive every bad command below."""
-    storage = f"sqlite:///{tmp_path / 's.db'}"
-    assert main(["--storage", storage, "--n-trials", "3", *FAST]) == 0
-    return storage, tmp_path
+    shutil.copyfile(populated_db, tmp_path / "s.db")
+    return f"sqlite:///{tmp_path / 's.db'}", tmp_path
 
 
 BAD = [
@@ -430,7 +438,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
-def test_bad_input_exits_2_with_one_line_and_leaves_the_study(populated, args, message):
+def test_bad_input_exits_2_with_one_line_and_leaves_the_study(
+    populated, args, message, monkeypatch, capsys
+):
     storage, tmp_path = populated
     write_csv(tmp_path / "nan.csv", ["a,y", "1.0,0", "nan,1", "2.0,0"])
     write_csv(tmp_path / "single.csv", ["a,y", "1.0,0", "2.0,0", "3.0,0"])
@@ -448,11 +458,37 @@ def test_bad_input_exits_2_with_one_line_and_leaves_the_study(populated, args, m
     args = [a.replace("{dir}", str(tmp_path)) for a in args]
     if not any(a == "--storage" for a in args):
         args = ["--storage", storage, *args]
-    line = one_line_error(cli(*args, *FAST, cwd=tmp_path))
+    # In this process (the checks and messages are those of the command; a subprocess per case
+    # cost 2-3 s of interpreter start and imports); the real entry point is tested below.
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(in_process(capsys, *args, *FAST))
     assert line.startswith("python -m near_optuna.tune: error: "), line
     assert message in line, line
     assert db.read_bytes() == snapshot, "the stored study changed"
     assert len(trials(storage)) == 3
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``main(args)`` in this process, as a finished command (argparse errors exit)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["near_optuna.tune", *args], code, out, err)
+
+
+@pytest.mark.parametrize(("args", "message"), [BAD[0], BAD[2]], ids=["argparse", "data"])
+def test_bad_input_from_the_real_entry_point_exits_2_with_one_line(populated, args, message):
+    storage, tmp_path = populated
+    write_csv(tmp_path / "nan.csv", ["a,y", "1.0,0", "nan,1", "2.0,0"])
+    args = [a.replace("{dir}", str(tmp_path)) for a in args]
+    snapshot = (tmp_path / "s.db").read_bytes()
+    line = one_line_error(cli("--storage", storage, *args, *FAST, cwd=tmp_path))
+    assert line.startswith("python -m near_optuna.tune: error: "), line
+    assert message in line, line
+    assert (tmp_path / "s.db").read_bytes() == snapshot, "the stored study changed"
 
 
 def test_debug_shows_the_traceback(tmp_path):
