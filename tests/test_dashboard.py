@@ -98,6 +98,7 @@ def test_trial_notes_and_attributes(served):
             assert attrs["near:pruned"] in note
 
 
+@pytest.mark.slow
 def test_works_without_plotly(tmp_path):
     """plotly is optional: the package imports, studies run, only the figures are skipped."""
     import subprocess

@@ -260,6 +260,7 @@ def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 FAST = ["--n-trials", "6", "--max-width", "32", "--max-depth", "2", "--repetitions", "1"]
 
 
+@pytest.mark.slow
 def test_save_model_then_predict_from_the_command_line(tmp_path):
     frame = write_table(tmp_path / "cars.csv")
     tuned = run(
@@ -299,6 +300,7 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
     assert out["price"].tolist() == expected.tolist()
 
 
+@pytest.mark.slow
 def test_the_predict_command_refuses_bad_input_in_one_line(classifier, tmp_path):
     frame, _, _, path = classifier
     frame.drop(columns=["weight"]).to_csv(tmp_path / "short.csv", index=False)
@@ -327,6 +329,7 @@ def test_the_predict_command_refuses_bad_input_in_one_line(classifier, tmp_path)
     assert "`--model` 'rows.csv' is not a near_optuna model" in done.stderr
 
 
+@pytest.mark.slow
 def test_save_model_with_refine_0_trains_the_near_best_once_and_says_so(tmp_path):
     done = run(
         "near_optuna.tune",

@@ -45,6 +45,7 @@ def test_the_pages_have_python_blocks():
     assert BLOCK.search((ROOT / "README.md").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", collect(BLOCK))
 def test_a_python_block_runs_in_a_fresh_folder(code, tmp_path):
     result = subprocess.run(
@@ -64,6 +65,7 @@ def test_the_pages_run_the_model_file_commands():
     assert any("near_optuna.predict" in block.values[0] for block in collect(SHELL))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", collect(SHELL))
 def test_a_shell_block_runs_in_a_fresh_folder(code, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OPTUNA_STORAGE"}

@@ -71,6 +71,7 @@ def test_r_csv_quotes_text_and_writes_na(real_tables):
     assert real_tables.r_csv(frame) == '"a","b","c"\n1.5,"x""y",TRUE\nNA,NA,FALSE\n'
 
 
+@pytest.mark.slow
 def test_the_pipeline_runs_on_one_small_table(real_tables, tmp_path):
     argv = ["--tables", "Chile", "--seeds", "1", "--retrain-seeds", "1", "--retrain-epochs", "2"]
     argv += ["--max-epochs", "2", "--budget-factor", "0.1", "--out", str(tmp_path)]

@@ -284,6 +284,7 @@ def test_a_dataset_too_small_for_validation_is_refused():
         validation_split(tiny, fraction=0.2)
 
 
+@pytest.mark.slow
 def test_refine_through_the_command_line_on_sqlite(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = ["--storage", storage, "--dataset", "wine", "--max-width", "32", "--repetitions", "1"]
@@ -325,6 +326,7 @@ def test_refine_through_the_command_line_on_sqlite(tmp_path):
     assert set(reference[0].user_attrs["near:val_score"]) == {"score", "se", "steps"}
 
 
+@pytest.mark.slow
 def test_refine_larger_than_the_study_uses_what_it_has(tmp_path):
     args = ["--storage", f"sqlite:///{tmp_path / 's.db'}", "--dataset", "wine"]
     args += ["--max-width", "16", "--repetitions", "1", "--n-trials", "2"]
@@ -358,6 +360,7 @@ def test_bad_refine_arguments_exit_2_and_store_nothing(tmp_path, extra, message)
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_refinement_resumes_without_retraining_finished_candidates(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = ["--storage", storage, "--dataset", "digits", "--max-width", "64", "--repetitions", "1"]
@@ -395,6 +398,7 @@ def test_a_killed_refinement_resumes_without_retraining_finished_candidates(tmp_
     assert not [t for t in linked.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
+@pytest.mark.slow
 def test_refine_0_answers_with_the_near_best_and_trains_nothing(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = ["--storage", storage, "--dataset", "wine", "--max-width", "16", "--repetitions", "1"]

@@ -46,6 +46,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_no_arguments_runs_on_digits_and_resumes(tmp_path):
     first = cli("--json", "summary.json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -72,6 +73,7 @@ def test_no_arguments_runs_on_digits_and_resumes(tmp_path):
     assert all(after[n].value == v for n, v in before.items()), "earlier trials kept as they were"
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_without_losing_trials(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = ["--storage", storage, "--heartbeat", "1", "--max-width", "512", "-q"]
@@ -140,6 +142,7 @@ def test_changed_settings_on_resume_are_refused_by_name(tmp_path, capsys):
     assert len(trials(storage)) == 4
 
 
+@pytest.mark.slow
 def test_validate_without_completed_trials_warns_and_reports(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = [
@@ -341,6 +344,7 @@ def wine_csv(path: Path, noise: float = 0.0) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
+@pytest.mark.slow
 def test_other_data_under_the_same_name_is_refused_by_its_values(tmp_path, kind):
     file = tmp_path / ("s.db" if kind == "sqlite" else "s.log")
     storage = f"{kind}:///{file}"
@@ -497,6 +501,7 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_trial_orphaned_before_its_first_heartbeat_is_failed(tmp_path):
     from near_optuna.storage._workers import fail_orphaned_trials
 
@@ -512,6 +517,7 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_failed(tmp_path):
     assert not [t for t in trials(storage) if t.state == RUNNING]
 
 
+@pytest.mark.slow
 def test_quiet_prints_one_line(tmp_path):
     result = cli("--n-trials", "3", "--max-width", "32", "--repetitions", "1", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -521,6 +527,7 @@ def test_quiet_prints_one_line(tmp_path):
     assert result.stderr == "", "no hint, warning or progress bar under -q"
 
 
+@pytest.mark.slow
 def test_progress_resume_and_pareto_are_shown(tmp_path):
     args = ["--max-width", "32", "--repetitions", "1", "--n-trials", "3", "--multi-objective"]
     first = cli(*args, cwd=tmp_path)
@@ -561,6 +568,7 @@ def test_help_has_a_text_and_default_for_every_option_without_loading_torch():
             assert "default" in text, f"{action.option_strings} does not show its default"
 
 
+@pytest.mark.slow
 def test_a_small_finite_space_is_enumerated_once(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     args = ["--storage", storage, "--min-depth", "2", "--max-depth", "2"]
@@ -573,6 +581,7 @@ def test_a_small_finite_space_is_enumerated_once(tmp_path):
     assert len(set(configs)) == 3
 
 
+@pytest.mark.slow
 def test_redraw_publishes_an_existing_study_without_trials(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["--storage", storage, "--n-trials", "3", *FAST]) == 0
@@ -599,6 +608,7 @@ def test_a_bug_is_an_unexpected_failure_not_a_usage_error(tmp_path, monkeypatch,
     assert "unexpected failure: ValueError: an internal invariant broke" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_regression_csv_is_tuned_checked_and_refined_as_regression(tmp_path):
     from sklearn.datasets import load_diabetes
 

@@ -174,6 +174,7 @@ def empty_postgres(postgres) -> Iterator[str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.usefixtures("cpu_burner")
+@pytest.mark.slow
 def test_three_workers_one_killed_finish_the_exact_budget(tmp_path, kind, request):
     storage = storage_url(kind, tmp_path, request)
     procs = [worker(storage, tmp_path) for _ in range(3)]
@@ -321,6 +322,7 @@ def test_journal_url_errors(tmp_path):
     ],
     ids=["unreachable", "wrong-password", "missing-driver"],
 )
+@pytest.mark.slow
 def test_database_problems_exit_2_with_one_line(tmp_path, postgres, url, message):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -423,6 +425,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_later_seed_seeds_only_that_workers_sampler(tmp_path):
     first, fresh = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
     for storage, seed in ((first, "0"), (first, "7"), (fresh, "7")):
@@ -445,6 +448,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path):
     csv = tmp_path / "some.csv"
     csv.write_text("a,b,y\n1,2,0\n")
@@ -461,6 +465,7 @@ def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path):
         assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_mysql_without_its_driver_names_the_package_to_install(tmp_path):
     line = one_line_error(
         run_cli("--storage", "mysql://ann:secret@127.0.0.1/db", "-q", cwd=tmp_path)
