@@ -300,9 +300,24 @@ def test_save_model_then_predict_from_the_command_line(tmp_path):
     assert out["price"].tolist() == expected.tolist()
 
 
-@pytest.mark.slow
-def test_the_predict_command_refuses_bad_input_in_one_line(classifier, tmp_path):
+def predict_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """``near_optuna.predict``'s ``main`` in this process: exit code, stdout, stderr."""
+    from near_optuna.predict import main as predict_main
+
+    capsys.readouterr()
+    try:
+        code = predict_main(list(args))
+    except SystemExit as stop:  # argparse's own errors
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_predict_command_refuses_bad_input_in_one_line(
+    classifier, tmp_path, monkeypatch, capsys
+):
     frame, _, _, path = classifier
+    monkeypatch.chdir(tmp_path)
     frame.drop(columns=["weight"]).to_csv(tmp_path / "short.csv", index=False)
     frame.to_csv(tmp_path / "rows.csv", index=False)
     cases = [
@@ -312,21 +327,39 @@ def test_the_predict_command_refuses_bad_input_in_one_line(classifier, tmp_path)
         (("--data", "rows.csv", "--out", "rows.csv"), "is the `--data` file"),
     ]
     for args, message in cases:
-        done = run("near_optuna.predict", "--model", str(path), *args, cwd=tmp_path)
-        assert done.returncode == 2, done.stderr
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1
+        code, _, err = predict_in_process(capsys, "--model", str(path), *args)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
         assert message in lines[0]
-        assert "Traceback" not in done.stderr
+        assert lines[0].startswith("python -m near_optuna.predict: error: "), lines[0]
+        assert "Traceback" not in err
         assert not (tmp_path / "p.csv").exists()
         assert not (tmp_path / "p.txt").exists()
-    done = run(
-        "near_optuna.predict",
-        *("--model", "rows.csv", "--data", "rows.csv", "--out", "p.csv"),
-        cwd=tmp_path,
+    code, _, err = predict_in_process(
+        capsys, "--model", "rows.csv", "--data", "rows.csv", "--out", "p.csv"
     )
-    assert done.returncode == 2
-    assert "`--model` 'rows.csv' is not a near_optuna model" in done.stderr
+    assert code == 2
+    assert "`--model` 'rows.csv' is not a near_optuna model" in err
+
+
+def test_the_predict_command_writes_labels_and_probabilities(
+    classifier, tmp_path, monkeypatch, capsys
+):
+    frame, _, _, path = classifier
+    monkeypatch.chdir(tmp_path)
+    frame.drop(columns=["price"]).to_csv(tmp_path / "rows.csv", index=False)
+    code, _, err = predict_in_process(
+        capsys, "--model", str(path), "--data", "rows.csv", "--out", "p.tsv", "--proba", "-q"
+    )
+    assert code == 0, err
+    out = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    model = load_model(path)
+    assert out.columns.tolist() == ["price", "proba_no", "proba_yes"]
+    assert out["price"].tolist() == model.predict(frame).tolist()
+    np.testing.assert_allclose(
+        out[["proba_no", "proba_yes"]].to_numpy(), model.predict_proba(frame), rtol=1e-6
+    )
 
 
 @pytest.mark.slow
