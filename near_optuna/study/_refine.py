@@ -74,7 +74,8 @@ REFERENCE_SE = 1.645
 One standard error is the band of the one-standard-error rule among candidates; against the
 reference the burden of proof is a one-sided test at the 5% level (z = 1.645), because a tuned
 answer that is worse than the untuned default is the failure users notice. Measured on the real
-tables benchmark (``benchmarks/real_tables.py``, two split seeds of seven tables): of the three
+tables benchmark before this rule (``benchmarks/real_tables.py``, two split seeds of seven
+tables): of the three
 answers that beat the reference on validation, the leads of 2.8 and 1.8 standard errors
 (Computers) held on the test split (+0.014 and +0.012 R² over the default MLP), and the lead of
 1.03 standard errors (fair, a 166k-parameter network, +0.0216 R², SE 0.0210) reversed: it
