@@ -149,7 +149,7 @@ def test_the_reference_is_trained_to_the_end_and_wins_over_tiny_networks():
 
 
 def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdict():
-    from near_optuna.study._refine import Finalist, _decide
+    from near_optuna.study._refine import Finalist, decide_answer
 
     small = Candidate((8,), "relu", "default", "near", 1, 1)
     large = Candidate((512, 512), "relu", "default", "x4", 1, 1)
@@ -157,7 +157,7 @@ def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdic
     def finalist(candidate: Candidate, score: float, se: float, size: int) -> Finalist:
         return Finalist(candidate, score, se, size)
 
-    tied = _decide(
+    tied = decide_answer(
         [
             finalist(REFERENCE, 0.90, 0.01, 1000),
             finalist(small, 0.895, 0.01, 10),
@@ -172,7 +172,7 @@ def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdic
     assert tied.verdict["mattered"] is False
     assert tied.verdict["best"] == large.key
     assert "one-standard-error rule" in tied.verdict["text"]
-    clear = _decide(
+    clear = decide_answer(
         [
             finalist(REFERENCE, 0.80, 0.01, 1000),
             finalist(small, 0.70, 0.01, 10),
@@ -194,13 +194,13 @@ def test_leaders_within_noise_give_the_smallest_and_a_clear_margin_is_the_verdic
 
 
 def test_the_reference_is_displaced_only_by_a_significant_lead():
-    from near_optuna.study._refine import REFERENCE_SE, Finalist, _decide
+    from near_optuna.study._refine import REFERENCE_SE, Finalist, decide_answer
 
     wide = Candidate((53, 442, 320), "gelu", "default", "x4", 1, 1)
 
     def decide(lead_in_se: float):
         se = 0.0210 / math.sqrt(2)  # unpaired: SE of the difference 0.0210
-        return _decide(
+        return decide_answer(
             [
                 Finalist(REFERENCE, 0.10, se, 1001),
                 Finalist(wide, 0.10 + lead_in_se * 0.0210, se, 166426),
@@ -275,6 +275,21 @@ def test_the_answer_never_sees_the_test_split(tmp_path):
     assert study.user_attrs["near:refine"]["answer"] == dataclasses.asdict(first.answer) | {
         "widths": list(first.answer.widths)
     }
+
+
+def test_a_rerun_in_one_process_does_not_train_finished_candidates_again(tmp_path):
+    data = load_dataset("wine")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = near_study(storage, data, n_trials=4)
+    first = refine_study(study, data, 2, epochs=4, escalate_top=0, probe_top=0)
+    assert first.trainings == len(first.candidates)
+    again = refine_study(study, data, 2, epochs=4, escalate_top=0, probe_top=0)
+    assert again.trainings == 0, "every candidate is finished in the linked study"
+    assert again.candidates == first.candidates
+    assert again.answer in again.candidates
+    assert again.model is not None, "the answer is trained again by the recipe"
+    linked = optuna.load_study(study_name="near:refine", storage=storage)
+    assert len(linked.trials) == len(first.candidates)
 
 
 def test_a_dataset_too_small_for_validation_is_refused():
@@ -415,7 +430,7 @@ def test_refine_0_answers_with_the_near_best_and_trains_nothing(tmp_path):
 
 
 def test_a_halving_cut_short_by_time_keeps_the_reference_however_far_another_led():
-    from near_optuna.study._refine import MIN_DECISIVE_FRACTION, Finalist, _decide
+    from near_optuna.study._refine import MIN_DECISIVE_FRACTION, Finalist, decide_answer
 
     wide = Candidate((512, 512, 512), "silu", "xavier_uniform", "wide", 1, 0)
     finalists = [
@@ -433,7 +448,7 @@ def test_a_halving_cut_short_by_time_keeps_the_reference_however_far_another_led
     }
 
     def decide(reached: int):
-        return _decide(
+        return decide_answer(
             finalists,
             [REFERENCE, wide],
             metric="accuracy",

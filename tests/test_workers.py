@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import socket
@@ -518,3 +519,80 @@ def test_a_worker_whose_trial_another_one_failed_goes_on(tmp_path, capsys):
     optimise(args, Prepared(None, objective, study, url, 0))  # type: ignore[arg-type]
     assert [t.state for t in study.trials] == [COMPLETE, FAIL, FAIL, COMPLETE, COMPLETE]
     assert "marked a trial of this worker FAIL" in capsys.readouterr().err
+
+
+# A shared refinement: 9 NEAR trials, then 7 candidates (2 NEAR picks, each x2 and x4, the
+# reference) of up to 30 epochs on digits, a second or more each: a kill lands mid-training.
+SHARED = [
+    *("--dataset", "digits", "--max-width", "64", "--repetitions", "1", "--heartbeat", "1"),
+    *("--max-total-trials", "9", "--refine", "2", "--refine-epochs", "30", "-q"),
+]
+
+
+def linked_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    store = open_storage(storage)
+    try:
+        return optuna.load_study(study_name="near_optuna:refine", storage=store).trials
+    finally:
+        close(store)
+
+
+def kill_one_mid_training(storage: str, procs: list[subprocess.Popen[bytes]]) -> int:
+    """SIGKILL the worker of the first candidate seen training; its pid (0 if none was seen)."""
+    pids = {proc.pid: proc for proc in procs}
+    deadline = time.time() + 240
+    while time.time() < deadline and all(proc.poll() is None for proc in procs):
+        time.sleep(0.2)
+        try:
+            running = [t for t in linked_trials(storage) if t.state == RUNNING]
+        except KeyError:
+            continue  # no refinement yet
+        for trial in running:
+            pid = int(str(trial.user_attrs.get(TRIAL_WORKER, ":0")).rpartition(":")[2])
+            if pid in pids:
+                pids[pid].send_signal(signal.SIGKILL)
+                pids[pid].wait()
+                return pid
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("cpu_burner")
+def test_three_workers_share_the_refinement_and_give_one_answer(tmp_path, kind, request):
+    storage = storage_url(kind, tmp_path, request)
+    commands = [
+        [
+            *("--storage", storage, *SHARED, "--seed", str(s)),
+            *("--json", str(tmp_path / f"{s}.json"), "--save-model", str(tmp_path / f"{s}.npz")),
+        ]
+        for s in range(3)
+    ]
+    procs = start_in_step(commands, tmp_path)
+    killed = kill_one_mid_training(storage, procs)
+    results = finish(procs)
+    assert killed, "no candidate was seen training: nothing was killed"
+    survivors = [i for i, proc in enumerate(procs) if proc.pid != killed]
+    assert [results[i][0] for i in survivors] == [0, 0], results
+    assert not [results[i][1] for i in survivors if "warning" in results[i][1].lower()], results
+    trials = linked_trials(storage)
+    assert not [t for t in trials if t.state == RUNNING]
+    finished = Counter(
+        t.user_attrs["near:candidate"]["key"] for t in trials if t.state in FINISHED
+    )
+    assert set(finished.values()) == {1}, f"each candidate finished once: {finished}"
+    assert len(finished) == 7, finished
+    dead = [t for t in trials if t.user_attrs.get(TRIAL_WORKER, "").endswith(f":{killed}")]
+    failed = [t for t in dead if t.state == FAIL]
+    assert failed, "the killed worker's candidate was failed"
+    retrained = [t.user_attrs["near:candidate"]["key"] for t in failed]
+    assert all(key in finished for key in retrained), "and trained again by a live worker"
+    duplicates = [t for t in trials if t.state == FAIL and "near:duplicate" in t.user_attrs]
+    assert all(t.params == {} and not t.intermediate_values for t in duplicates)
+    answers = [json.loads((tmp_path / f"{i}.json").read_text())["answer"] for i in survivors]
+    assert answers[0] == answers[1], answers
+    from near_optuna import load_dataset, load_model
+
+    rows = load_dataset("digits").x_test[:50]
+    first, second = (load_model(tmp_path / f"{i}.npz").predict(rows) for i in survivors)
+    assert (first == second).all(), "every worker saves the same network"

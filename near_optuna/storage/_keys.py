@@ -34,6 +34,11 @@ Trial user attributes, written while the trial runs (by ``NearObjective`` or ``N
 ``near:val_score``              on a refinement trial: its last validation ``score``, that
                                 score's standard error ``se`` and the optimizer ``steps``
                                 trained
+``near:terms``                  on a finished trial of a shared refinement: the per-row
+                                validation terms of its last score (their sum), from which
+                                every worker computes the same paired standard errors
+``near:duplicate``              on a refinement trial failed because another worker had
+                                claimed its candidate first: that claim's trial number
 ==============================  ===========================================================
 
 Study user attributes:
@@ -65,6 +70,8 @@ Study user attributes:
                                 over the reference and its standard error, the size cap
                                 and whether a wider candidate retired it, the rungs,
                                 steps, time budget, seconds)
+``near:candidates``             on the linked study of a shared refinement: the candidate
+                                list every worker trains from, written by the first one
 ``near:model``                  the model file that ``--save-model`` last wrote: ``path``,
                                 the answer's ``key``, how and on how many rows it was
                                 ``trained``, and its ``validation`` score
@@ -88,6 +95,8 @@ TRIAL_WORKER = "near:worker"
 TRIAL_SURPLUS = "near:surplus"
 TRIAL_CANDIDATE = "near:candidate"
 TRIAL_VALIDATION = "near:val_score"
+TRIAL_TERMS = "near:terms"
+TRIAL_DUPLICATE = "near:duplicate"
 
 # Study attributes.
 STUDY_SPACE = "near:search_space"
@@ -102,3 +111,4 @@ STUDY_STOPPED = "near:stopped"
 STUDY_REFINE = "near:refine"
 STUDY_SIZE_RULE = "near:size_rule"
 STUDY_MODEL = "near:model"
+STUDY_CANDIDATES = "near:candidates"

@@ -46,7 +46,7 @@ from near_optuna.measure._train import (
     target_scale,
 )
 from near_optuna.numerics._checks import check_at_least, plain_json
-from near_optuna.numerics._noise import leaders, standard_error
+from near_optuna.numerics._noise import Terms, leaders, standard_error
 from near_optuna.storage._keys import STUDY_REFINE, TRIAL_CANDIDATE, TRIAL_VALIDATION
 from near_optuna.storage._settings import data_hash
 from near_optuna.storage._workers import fail_dead_workers
@@ -98,14 +98,12 @@ class Finalist:
     score: float
     se: float
     n_params: int
-    run: Run | None = None
+    terms: Terms | None = None
 
     def error_against(self, other: Finalist) -> float:
-        """Standard error of ``self.score - other.score`` (paired when both ran here)."""
-        if self.run is not None and other.run is not None:
-            assert self.run.terms is not None
-            assert other.run.terms is not None
-            return standard_error(self.run.terms, other.run.terms)
+        """Standard error of ``self.score - other.score`` (paired when both have row terms)."""
+        if self.terms is not None and other.terms is not None:
+            return standard_error(self.terms, other.terms)
         return math.hypot(self.se, other.se)
 
 
@@ -297,7 +295,7 @@ def refine_study(
     finalists = [_finalist(r.candidate, r.score, split, run=r) for r in runs]
     finalists += _earlier_finalists(earlier, split)
     steps = sum(r.trainer.steps for r in runs)
-    result = _decide(
+    result = decide_answer(
         finalists,
         candidates,
         metric="r2" if data.task == "regression" else "accuracy",
@@ -467,13 +465,15 @@ def _finished(
     return done
 
 
-def _size(candidate: Candidate, data: Dataset) -> int:
+def candidate_size(candidate: Candidate, data: Dataset) -> int:
+    """Trainable parameters of ``candidate``'s network for ``data``."""
     return int(param_score(candidate.build(data)))
 
 
 def _finalist(candidate: Candidate, score: float, data: Dataset, *, run: Run) -> Finalist:
     assert run.terms is not None
-    return Finalist(candidate, score, standard_error(run.terms), _size(candidate, data), run)
+    size = candidate_size(candidate, data)
+    return Finalist(candidate, score, standard_error(run.terms), size, terms=run.terms)
 
 
 def _earlier_finalists(
@@ -496,12 +496,12 @@ def _earlier_finalists(
         se = trial.user_attrs.get(TRIAL_VALIDATION, {}).get("se")
         error = math.inf if se is None else float(se)
         finalists.append(
-            Finalist(candidate, float(trial.values[0]), error, _size(candidate, data))
+            Finalist(candidate, float(trial.values[0]), error, candidate_size(candidate, data))
         )
     return finalists
 
 
-def _decide(
+def decide_answer(
     finalists: list[Finalist],
     candidates: list[Candidate],
     *,

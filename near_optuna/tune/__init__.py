@@ -21,7 +21,8 @@ dropped, imputed), ``dashboard_figures``, ``answer`` (the configuration to use: 
 after a refinement also ``val_accuracy`` or ``val_r2`` and ``origin``), after a refinement
 ``refine`` (``study_name``, ``metric``, ``candidates``, ``reference_score``, ``verdict``:
 ``mattered``, ``margin``, ``se``, ``best``, ``leaders``, ``text``; ``cap``: ``widths``,
-``retired``, ``by``; ``schedule``: ``rungs``, ``dropped``, ``stopped_by_time``;
+``retired``, ``by``; ``schedule``: ``rungs``, ``dropped``, ``stopped_by_time`` and, for a
+refinement shared by workers (``--max-total-trials``), ``shared``;
 ``trainings``, ``steps``, ``epochs``, ``time_budget``, ``seconds``), after ``--validate``
 ``validation``, and after ``--save-model`` ``model`` (``path``, ``key``, ``trained``: ``how``,
 ``rows``, ``validation_rows``, ``steps``, ``epochs``, ``seconds``; ``validation``: ``metric``,

@@ -107,6 +107,8 @@ def refine(
     near = sum(c.origin == "near" for c in candidates)
     if near < args.refine and not args.quiet:
         print(f"--refine {args.refine}: the study has {near} distinct configurations; using them.")
+    if args.max_total_trials is not None:
+        return refine_with_workers(args, prepared)
     with progress_bar("refining (successive-halving rungs)", quiet=args.quiet) as progress:
         return refine_study(
             study,
@@ -118,6 +120,43 @@ def refine(
             device=args.device,
             storage=open_storage(prepared.url),  # no heartbeat: trials are asked, not optimised
             progress=progress,
+        )
+
+
+def refine_with_workers(args: argparse.Namespace, prepared: Prepared) -> Refinement:
+    """``--refine`` with ``--max-total-trials``: the refinement shared by every worker.
+
+    Each candidate is trained once by whichever worker claims it; a worker with nothing left
+    to claim waits for the others (a progress bar of finished candidates), and every worker
+    gives the one answer (:mod:`near_optuna.study._shared`). Rungs are not shortened to a
+    time budget here: every claimed candidate trains its rungs in full.
+    """
+    import optuna
+
+    from near_optuna.storage._open import open_storage
+    from near_optuna.study._shared import refine_shared
+    from near_optuna.tune._progress import progress_bar
+
+    study = prepared.study
+    linked = optuna.create_study(
+        study_name=f"{study.study_name}:refine",
+        storage=open_storage(prepared.url, heartbeat=args.heartbeat),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    label = "refining with the other workers (candidates finished)"
+    with progress_bar(label, quiet=args.quiet) as progress:
+        return refine_shared(
+            study,
+            linked,
+            prepared.data,
+            args.refine,
+            budget=args.max_total_trials,
+            epochs=args.refine_epochs,
+            seed=prepared.seed,
+            device=args.device,
+            heartbeat=args.heartbeat,
+            waiting=progress,
         )
 
 
