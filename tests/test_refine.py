@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import torch
+from near_studies import near_study
 
-from near_optuna import NearObjective, SearchSpace, load_dataset
+from near_optuna import SearchSpace, load_dataset
 from near_optuna.data._split import validation_split
 from near_optuna.study._candidates import (
     MAX_ESCALATED_WIDTH,
@@ -38,24 +38,6 @@ def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def near_study(storage: str, data, n_trials: int = 8) -> optuna.Study:
-    objective = NearObjective(
-        torch.from_numpy(data.x_train),
-        out_features=data.n_classes,
-        space=SearchSpace(max_depth=2, max_width=64),
-        prune_oversized=False,
-        repetitions=1,
-    )
-    study = optuna.create_study(
-        study_name="near",
-        storage=storage,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=0),
-    )
-    study.optimize(objective, n_trials=n_trials)
-    return study
 
 
 def test_escalation_doubles_and_quadruples_widths_within_the_cap():

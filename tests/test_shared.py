@@ -7,9 +7,9 @@ import sys
 
 import optuna
 import pytest
-import torch
+from near_studies import near_study
 
-from near_optuna import NearObjective, SearchSpace, load_dataset
+from near_optuna import load_dataset
 from near_optuna.data._split import validation_split
 from near_optuna.storage._keys import (
     STUDY_CANDIDATES,
@@ -39,24 +39,6 @@ def wine():
     return load_dataset("wine")
 
 
-def near_study(storage: str, data, n_trials: int = 6) -> optuna.Study:
-    objective = NearObjective(
-        torch.from_numpy(data.x_train),
-        out_features=data.n_classes,
-        space=SearchSpace(max_depth=2, max_width=32),
-        prune_oversized=False,
-        repetitions=1,
-    )
-    study = optuna.create_study(
-        study_name="near",
-        storage=storage,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=0),
-    )
-    study.optimize(objective, n_trials=n_trials)
-    return study
-
-
 def linked(storage: str) -> optuna.Study:
     return optuna.create_study(
         study_name="near:refine", storage=storage, direction="maximize", load_if_exists=True
@@ -82,7 +64,7 @@ def test_shared_rungs_are_optunas_successive_halving_rungs():
 
 def test_the_candidate_list_is_written_once_and_read_by_every_later_worker(tmp_path, wine):
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    study = near_study(storage, wine)
+    study = near_study(storage, wine, 6, max_width=32)
     first = fixed_candidates(study, linked(storage), 2)
     assert first[0] == REFERENCE
     assert len(linked(storage).user_attrs[STUDY_CANDIDATES]) == len(first)
@@ -122,7 +104,7 @@ def test_a_dead_workers_claim_is_failed_and_its_candidate_trained_again(tmp_path
 
 def test_every_worker_decides_the_same_answer_from_the_stored_trials(tmp_path, wine):
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    study = near_study(storage, wine)
+    study = near_study(storage, wine, 6, max_width=32)
     result = refine_shared(study, linked(storage), wine, 2, budget=6, epochs=3, poll=0.01)
     assert result.answer in result.candidates
     assert study.user_attrs[STUDY_REFINE]["answer"] == result.to_dict()["answer"]

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
@@ -20,11 +20,12 @@ from torch import nn
 
 from near_optuna.data._datasets import Dataset
 from near_optuna.measure._mlp import build_mlp
-from near_optuna.numerics._checks import check_at_least
+from near_optuna.numerics._checks import check_at_least, plain_json
 from near_optuna.storage._keys import (
     STUDY_SATURATION,
     STUDY_SPACE,
     TRIAL_ACTIVATION,
+    TRIAL_CANDIDATE,
     TRIAL_INIT,
     TRIAL_WIDTHS,
 )
@@ -74,6 +75,15 @@ class Candidate:
             init=self.init,
             seed=seed,
         )
+
+    def trial_attrs(self) -> dict[str, Any]:
+        """The user attributes of a refinement trial that trains this configuration."""
+        return {
+            TRIAL_CANDIDATE: plain_json(asdict(self) | {"key": self.key}),
+            TRIAL_WIDTHS: list(self.widths),
+            TRIAL_ACTIVATION: self.activation,
+            TRIAL_INIT: self.init,
+        }
 
     def variant(self, widths: tuple[int, ...], origin: str) -> Candidate:
         """The same shape's activation, init and NEAR origin with other widths."""

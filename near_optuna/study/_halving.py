@@ -30,12 +30,8 @@ from near_optuna.measure._train import held_out_terms, target_scale
 from near_optuna.numerics._checks import plain_json
 from near_optuna.numerics._noise import Terms, standard_error
 from near_optuna.storage._keys import (
-    TRIAL_ACTIVATION,
-    TRIAL_CANDIDATE,
-    TRIAL_INIT,
     TRIAL_PRUNED,
     TRIAL_VALIDATION,
-    TRIAL_WIDTHS,
 )
 from near_optuna.storage._workers import ask_as_worker
 from near_optuna.study._candidates import Candidate
@@ -146,16 +142,7 @@ class Halving:
 
     def start(self, candidate: Candidate) -> Run:
         """Open the candidate's trial, created with its worker and candidate in one write."""
-        record = plain_json(asdict(candidate) | {"key": candidate.key})
-        trial = ask_as_worker(
-            self.linked,
-            {
-                TRIAL_CANDIDATE: record,
-                TRIAL_WIDTHS: list(candidate.widths),
-                TRIAL_ACTIVATION: candidate.activation,
-                TRIAL_INIT: candidate.init,
-            },
-        )
+        trial = ask_as_worker(self.linked, candidate.trial_attrs())
         model = candidate.build(self.data, seed=self.seed)
         trainer = StepTrainer(
             model, self.data.x_train, self.data.y_train, seed=self.seed, device=self.device

@@ -47,14 +47,11 @@ from near_optuna.numerics._noise import standard_error
 from near_optuna.storage._keys import (
     STUDY_CANDIDATES,
     STUDY_REFINE,
-    TRIAL_ACTIVATION,
     TRIAL_CANDIDATE,
     TRIAL_DUPLICATE,
-    TRIAL_INIT,
     TRIAL_PRUNED,
     TRIAL_TERMS,
     TRIAL_VALIDATION,
-    TRIAL_WIDTHS,
 )
 from near_optuna.storage._workers import ask_as_worker, fail_abandoned_trials
 from near_optuna.study._candidates import Candidate, refine_candidates, size_cap
@@ -192,16 +189,7 @@ class SharedRefinement:
             time.sleep(poll)
 
     def _claim_and_train(self, candidate: Candidate) -> None:
-        record = plain_json(asdict(candidate) | {"key": candidate.key})
-        trial = ask_as_worker(
-            self.linked,
-            {
-                TRIAL_CANDIDATE: record,
-                TRIAL_WIDTHS: list(candidate.widths),
-                TRIAL_ACTIVATION: candidate.activation,
-                TRIAL_INIT: candidate.init,
-            },
-        )
+        trial = ask_as_worker(self.linked, candidate.trial_attrs())
         earlier = [
             t
             for t in self.linked.get_trials(deepcopy=False, states=(*FINISHED, RUNNING))
