@@ -4,6 +4,7 @@ import itertools
 import socket
 import subprocess
 import sys
+import threading
 
 import optuna
 import pytest
@@ -143,6 +144,21 @@ def test_waiting_for_the_budget_ends_when_it_is_finished_or_nothing_runs():
     study = optuna.create_study()
     study.add_trial(optuna.trial.create_trial(value=1.0))
     running = study.ask()
-    wait_for_budget(study, 1, grace=60.0, poll=0.01)  # one finished: the budget of 1 is done
+    returns_soon(lambda: wait_for_budget(study, 1, grace=60.0, poll=0.01))  # 1 of 1 finished
+    waiting = threading.Thread(target=wait_for_budget, args=(study, 5), kwargs=WAIT, daemon=True)
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive(), "short of 5 with a trial running: it waits"
     study.tell(running, 2.0)
-    wait_for_budget(study, 5, grace=60.0, poll=0.01)  # short of 5, but nothing runs any more
+    waiting.join(10.0)
+    assert not waiting.is_alive(), "nothing runs any more: it returns"
+
+
+WAIT = {"grace": 60.0, "poll": 0.01}
+
+
+def returns_soon(call, seconds: float = 10.0) -> None:
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"did not return within {seconds} s"

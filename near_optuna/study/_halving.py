@@ -108,6 +108,28 @@ def steps_that_fit(target: int, runs: list[Run], seconds: float) -> int:
     return max(done, min(target, done + int(seconds / rate)))
 
 
+def validation_terms(
+    trainer: StepTrainer, data: Dataset, scale: tuple[float, float], device: str
+) -> Terms:
+    """Per-row validation terms of ``trainer``'s model on ``data``'s held-out rows.
+
+    A diverged model gets terms that sum to below any other model's score (and below 0).
+    """
+    terms = held_out_terms(trainer.model, data.x_test, data.y_test, scale=scale, device=device)
+    if trainer.diverged:  # a diverged model keeps no score above any other's
+        low = min(float(terms.sum()), 0.0) - 1.0
+        terms = np.full_like(terms, low / len(terms))
+    return terms
+
+
+def record_validation(trial: optuna.Trial, terms: Terms | None, steps: int) -> None:
+    """Store the trial's latest validation score, its standard error and steps."""
+    score = float(terms.sum()) if terms is not None else -math.inf
+    error = standard_error(terms) if terms is not None else math.inf
+    record = {"score": score, "se": error, "steps": steps}
+    trial.set_user_attr(TRIAL_VALIDATION, plain_json(record))
+
+
 class Halving:
     """Train ``candidates`` in synchronous rungs of successive halving on ``data``.
 
@@ -150,16 +172,7 @@ class Halving:
         return Run(candidate, trial, trainer)
 
     def _evaluate(self, run: Run) -> None:
-        run.terms = held_out_terms(
-            run.trainer.model,
-            self.data.x_test,
-            self.data.y_test,
-            scale=self.scale,
-            device=self.device,
-        )
-        if run.trainer.diverged:  # a diverged model keeps no score above any other's
-            low = min(float(run.terms.sum()), 0.0) - 1.0
-            run.terms = np.full_like(run.terms, low / len(run.terms))
+        run.terms = validation_terms(run.trainer, self.data, self.scale, self.device)
         run.trial.report(run.score, run.trainer.steps)
 
     def _prune(self, run: Run, reason: str) -> None:
@@ -168,9 +181,7 @@ class Halving:
         self.linked.tell(run.trial, state=optuna.trial.TrialState.PRUNED)
 
     def _record(self, run: Run) -> None:
-        error = standard_error(run.terms) if run.terms is not None else math.inf
-        record = {"score": run.score, "se": error, "steps": run.trainer.steps}
-        run.trial.set_user_attr(TRIAL_VALIDATION, plain_json(record))
+        record_validation(run.trial, run.terms, run.trainer.steps)
 
     def _drop_slow(self, runs: list[Run], target: int, share: float) -> list[Run]:
         """Drop the slowest candidates (never the reference) while the first rung overruns."""

@@ -189,9 +189,10 @@ class Refinement:
         return self.model.save(path)
 
 
-def _linked_study(
-    study: optuna.Study, storage: str | optuna.storages.BaseStorage | None
+def linked_study(
+    study: optuna.Study, storage: str | optuna.storages.BaseStorage | None = None
 ) -> optuna.Study:
+    """The study ``<name>:refine`` that holds the refinement's trainings (made or loaded)."""
     return optuna.create_study(
         study_name=f"{study.study_name}:refine",
         storage=study._storage if storage is None else storage,
@@ -276,7 +277,7 @@ def refine_study(
         reference=reference,
     )
     split = validation_split(data, fraction=validation_fraction, seed=seed)
-    linked = _linked_study(study, storage)
+    linked = linked_study(study, storage)
     fail_dead_workers(linked)
     earlier = _finished(linked, candidates)
     todo = [c for c in candidates if c.key not in earlier]

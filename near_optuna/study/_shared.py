@@ -41,7 +41,7 @@ from near_optuna.data._datasets import Dataset
 from near_optuna.data._split import DEFAULT_VALIDATION_FRACTION, validation_split
 from near_optuna.measure._model import TrainedModel
 from near_optuna.measure._steps import StepTrainer, one_torch_thread
-from near_optuna.measure._train import DEFAULT_BATCH_SIZE, held_out_terms, target_scale
+from near_optuna.measure._train import DEFAULT_BATCH_SIZE, target_scale
 from near_optuna.numerics._checks import plain_json
 from near_optuna.numerics._noise import standard_error
 from near_optuna.storage._keys import (
@@ -55,7 +55,12 @@ from near_optuna.storage._keys import (
 )
 from near_optuna.storage._workers import ask_as_worker, fail_abandoned_trials
 from near_optuna.study._candidates import Candidate, refine_candidates, size_cap
-from near_optuna.study._halving import MIN_RUNG_STEPS, REDUCTION_FACTOR
+from near_optuna.study._halving import (
+    MIN_RUNG_STEPS,
+    REDUCTION_FACTOR,
+    record_validation,
+    validation_terms,
+)
 from near_optuna.study._refine import (
     Finalist,
     Refinement,
@@ -204,23 +209,19 @@ class SharedRefinement:
 
     def _train(self, candidate: Candidate, trial: optuna.Trial) -> None:
         self.trainings += 1
-        model = candidate.build(self.split, seed=self.seed)
         trainer = StepTrainer(
-            model, self.split.x_train, self.split.y_train, seed=self.seed, device=self.device
+            candidate.build(self.split, seed=self.seed),
+            self.split.x_train,
+            self.split.y_train,
+            seed=self.seed,
+            device=self.device,
         )
         for target in self.rungs:
             trainer.train(target - trainer.steps)
-            terms = held_out_terms(
-                model, self.split.x_test, self.split.y_test, scale=self.scale, device=self.device
-            )
-            if trainer.diverged:  # a diverged model keeps no score above any other's
-                terms = np.full_like(terms, (min(float(terms.sum()), 0.0) - 1.0) / len(terms))
+            terms = validation_terms(trainer, self.split, self.scale, self.device)
             score = float(terms.sum())
             trial.report(score, trainer.steps)
-            trial.set_user_attr(
-                TRIAL_VALIDATION,
-                plain_json({"score": score, "se": standard_error(terms), "steps": trainer.steps}),
-            )
+            record_validation(trial, terms, trainer.steps)
             last = target == self.rungs[-1]
             if not last and candidate.origin != "reference" and trial.should_prune():
                 trial.set_user_attr(
@@ -287,11 +288,11 @@ def refine_shared(
 ) -> Refinement:
     """This worker's part of a shared refinement, and the answer every worker gives.
 
-    ``linked`` is the linked study ``<name>:refine`` on the same storage (with heartbeats
-    where it is an RDB storage); its pruner becomes Optuna's ``SuccessiveHalvingPruner`` on
-    this worker's rungs. The worker that trained the answer keeps its network as ``model``;
-    another one trains it again by the recipe (same rows, seed and steps) when
-    :meth:`Refinement.complete_model` asks for it, which gives the same network.
+    ``linked`` is the linked study ``<name>:refine`` (``_refine.linked_study``) on the same
+    storage, with heartbeats where it is an RDB storage; its pruner becomes Optuna's
+    ``SuccessiveHalvingPruner`` on this worker's rungs. The worker that trained the answer
+    keeps its network as ``model``; another one trains it again by the recipe (same rows, seed
+    and steps) when :meth:`Refinement.complete_model` asks for it: the same network.
     """
     wait_for_budget(study, budget, grace=2 * heartbeat, poll=poll)
     start = time.perf_counter()

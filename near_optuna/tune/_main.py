@@ -131,19 +131,13 @@ def refine_with_workers(args: argparse.Namespace, prepared: Prepared) -> Refinem
     gives the one answer (:mod:`near_optuna.study._shared`). Rungs are not shortened to a
     time budget here: every claimed candidate trains its rungs in full.
     """
-    import optuna
-
     from near_optuna.storage._open import open_storage
+    from near_optuna.study._refine import linked_study
     from near_optuna.study._shared import refine_shared
     from near_optuna.tune._progress import progress_bar
 
     study = prepared.study
-    linked = optuna.create_study(
-        study_name=f"{study.study_name}:refine",
-        storage=open_storage(prepared.url, heartbeat=args.heartbeat),
-        direction="maximize",
-        load_if_exists=True,
-    )
+    linked = linked_study(study, open_storage(prepared.url, heartbeat=args.heartbeat))
     label = "refining with the other workers (candidates finished)"
     with progress_bar(label, quiet=args.quiet) as progress:
         return refine_shared(
